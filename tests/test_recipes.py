@@ -133,25 +133,22 @@ def test_demo_stage_layers_exist(recipe):
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda r: r.name)
-def test_demo_every_weight_gets_a_gradient(recipe):
+def test_demo_trains_every_weight_and_lowers_the_loss(recipe):
+    """A few Adam steps on a tiny batch: the loss goes down and every weight moves.
+
+    Plain Adam leaves a weight whose gradient is always zero exactly where it was,
+    so a weight that did not move is a weight that got no gradient.
+    """
     model = recipe.build_demo()
-    x, y = tiny_batch(recipe, model)
-    compile_for(recipe, model, keras.optimizers.SGD(learning_rate=0.05))
-    before = [w.numpy() if hasattr(w, "numpy") else np.array(w) for w in model.trainable_weights]
-    model.train_on_batch(x, y)
+    x, y = tiny_batch(recipe, model, n=8)
+    compile_for(recipe, model, keras.optimizers.Adam(learning_rate=1e-3))
+    before = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
+    losses = [float(np.ravel(model.train_on_batch(x, y))[0]) for _ in range(12)]
     frozen = [
         w.path for w, old in zip(model.trainable_weights, before)
         if np.array_equal(keras.ops.convert_to_numpy(w), old)
     ]
     assert not frozen, f"weights that got no gradient: {frozen}"
-
-
-@pytest.mark.parametrize("recipe", RECIPES, ids=lambda r: r.name)
-def test_demo_loss_goes_down(recipe):
-    model = recipe.build_demo()
-    x, y = tiny_batch(recipe, model, n=8)
-    compile_for(recipe, model, keras.optimizers.Adam(learning_rate=1e-3))
-    losses = [float(np.ravel(model.train_on_batch(x, y))[0]) for _ in range(12)]
     assert np.mean(losses[-3:]) < losses[0], f"loss did not go down: {losses}"
 
 
