@@ -1,0 +1,180 @@
+"""The docs site: a page per recipe with every generated part, a strict build, a documented API.
+
+The strict build runs from the committed figures (docs/assets/recipes/), so it also
+proves that the committed render is complete: pymdownx.snippets runs with
+``check_paths: true``, and a missing figure or snippet fails the build.
+"""
+
+import hashlib
+import html
+import importlib
+import inspect
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cookbook import registry, render
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+RECIPES = registry.all_recipes()
+IDS = [recipe.name for recipe in RECIPES]
+API_MODULES = ("visualize", "data", "train", "cost")
+
+
+def _page(recipe) -> str:
+    return (DOCS / "recipes" / f"{recipe.name}.md").read_text(encoding="utf-8")
+
+
+def _includes(text) -> list:
+    return re.findall(r'^\s*--8<-- "([^"]+)"\s*$', text, flags=re.MULTILINE)
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=IDS)
+def test_every_recipe_has_a_page_that_includes_its_code_and_generated_parts(recipe):
+    page = DOCS / "recipes" / f"{recipe.name}.md"
+    assert page.is_file(), f"recipe {recipe.name} has no page {page.relative_to(ROOT)}"
+    included = _includes(_page(recipe))
+    assert f"recipes/{recipe.name}.py" in included, "the page must include the recipe file through snippets"
+    assets = f"docs/assets/recipes/{recipe.name}"
+    for part in ("summary.md", "diagram.md", "training.md", "task.md", "footer.md"):
+        assert f"{assets}/{part}" in included, f"the page does not include {part}"
+    every_stage = all(f"{assets}/filters_{stage}.md" in included for stage in recipe.stages)
+    assert f"{assets}/filters.md" in included or every_stage, "the page must show the filters of every stage"
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=IDS)
+def test_pages_include_the_code_rather_than_paste_it(recipe):
+    text = _page(recipe)
+    for builder in recipe.builders:
+        assert f"def {builder}(" not in text, f"{recipe.name}.md pastes code of {builder}; include the file instead"
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=IDS)
+def test_committed_render_is_complete_and_matches_the_recipe_file(recipe):
+    folder = DOCS / "assets" / "recipes" / recipe.name
+    manifest_path = folder / "manifest.json"
+    assert manifest_path.is_file(), f"{recipe.name} is not rendered: run `cookbook render {recipe.name}`"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    # The hash the render keys on, computed here from the file itself.
+    file_hash = hashlib.sha256((ROOT / "recipes" / f"{recipe.name}.py").read_bytes()).hexdigest()[:16]
+    assert manifest["key"]["source_hash"] == file_hash, (
+        f"recipes/{recipe.name}.py changed since its figures were rendered: run `cookbook render {recipe.name}`"
+    )
+    for name, digest in manifest["files"].items():
+        data = (folder / name).read_bytes()
+        assert hashlib.sha256(data).hexdigest()[:16] == digest, f"{name} changed after the render"
+    pngs = {f"filters_{stage}.png" for stage in recipe.stages}
+    assert pngs <= set(manifest["files"]), "a stage listed in STAGES has no filter figure"
+    for name in manifest["files"]:
+        if name.endswith(".png"):
+            assert (folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{name} is not a PNG"
+
+
+def _public_functions(module):
+    names = getattr(module, "__all__", None) or [n for n in vars(module) if not n.startswith("_")]
+    for name in names:
+        obj = getattr(module, name)
+        if (inspect.isfunction(obj) or inspect.isclass(obj)) and getattr(obj, "__module__", "") == module.__name__:
+            yield name, obj
+
+
+# --- the strict build -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def built_site(tmp_path_factory):
+    site = tmp_path_factory.mktemp("site")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+                          check=False, cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+    return proc, site
+
+
+def _text(path) -> str:
+    raw = path.read_text(encoding="utf-8")
+    return html.unescape(re.sub(r"<[^>]+>", "", raw))
+
+
+def test_mkdocs_build_strict_passes(built_site):
+    proc, _ = built_site
+    assert proc.returncode == 0, f"mkdocs build --strict failed:\n{proc.stderr[-4000:]}"
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=IDS)
+def test_built_page_shows_the_recipe_file_and_its_figures(built_site, recipe):
+    proc, site = built_site
+    assert proc.returncode == 0, "the strict build failed (see test_mkdocs_build_strict_passes)"
+    page = site / "recipes" / recipe.name / "index.html"
+    text = _text(page)
+    # The code block is the file itself: every builder's def line is on the page.
+    for builder in recipe.builders:
+        if f"def {builder}(" in recipe.source:
+            assert f"def {builder}(" in text
+    raw = page.read_text(encoding="utf-8")
+    images = re.findall(r'<img[^>]+src="([^"]+)"', raw)
+    stage_figures = [src for src in images if "/filters_" in src]
+    assert len(stage_figures) >= len(recipe.stages), "not every stage's filters are on the page"
+    for src in images:
+        assert (page.parent / src).resolve().is_file(), f"{recipe.name}: broken image {src}"
+
+
+def test_navigation_groups_recipes_by_family(built_site):
+    proc, site = built_site
+    assert proc.returncode == 0
+    text = _text(site / "index.html")
+    for recipe in RECIPES:
+        assert recipe.family in text, f"family {recipe.family!r} is not in the navigation"
+    raw = (site / "index.html").read_text(encoding="utf-8")
+    for recipe in RECIPES:
+        assert f"recipes/{recipe.name}/" in raw, f"{recipe.name} is not in the navigation"
+
+
+def test_performance_page_gives_the_render_time_of_every_recipe(built_site):
+    proc, site = built_site
+    assert proc.returncode == 0
+    text = _text(site / "performance" / "index.html")
+    for recipe in RECIPES:
+        assert re.search(rf"{re.escape(recipe.name)}\s*\d+ s", text), f"no render time for {recipe.name}"
+
+
+@pytest.mark.parametrize("module_name", API_MODULES)
+def test_every_public_function_has_a_docstring_and_is_in_the_api_reference(built_site, module_name):
+    proc, site = built_site
+    assert proc.returncode == 0, "the strict build failed (see test_mkdocs_build_strict_passes)"
+    module = importlib.import_module(f"cookbook.{module_name}")
+    page = site / "api" / module_name / "index.html"
+    assert page.is_file(), f"docs/api/{module_name}.md is missing"
+    text = _text(page)
+    missing_doc, missing_ref = [], []
+    for name, obj in _public_functions(module):
+        if not (inspect.getdoc(obj) or "").strip():
+            missing_doc.append(name)
+        if not re.search(rf"\b{re.escape(name)}\b", text):
+            missing_ref.append(name)
+    assert not missing_doc, f"cookbook.{module_name}: no docstring for {missing_doc}"
+    assert not missing_ref, f"docs/api/{module_name}.md does not document {missing_ref}"
+
+
+def test_render_settings_key_changes_with_the_recipe_file(tmp_path):
+    """The skip logic: a manifest for other settings or another file hash is not up to date."""
+    recipe = RECIPES[0]
+    folder = tmp_path / recipe.name
+    folder.mkdir()
+    (folder / "a.md").write_text("x")
+    digest = hashlib.sha256(b"x").hexdigest()[:16]
+    key = render.settings_key(recipe, False)
+    (folder / "manifest.json").write_text(json.dumps({"key": key, "files": {"a.md": digest}}))
+    assert render.up_to_date(recipe, folder, False)
+    assert not render.up_to_date(recipe, folder, True)
+    stale = dict(key, source_hash="0" * 16)
+    (folder / "manifest.json").write_text(json.dumps({"key": stale, "files": {"a.md": digest}}))
+    assert not render.up_to_date(recipe, folder, False)
+    (folder / "manifest.json").write_text(json.dumps({"key": key, "files": {"a.md": digest}}))
+    (folder / "a.md").write_text("half-written")
+    assert not render.up_to_date(recipe, folder, False)
