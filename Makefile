@@ -28,6 +28,7 @@ system-deps:
 test: install system-deps
 	$(PY) -m pytest -q -p no:cacheprovider
 	KERAS_BACKEND=jax $(PY) -m pytest -q -p no:cacheprovider -m "not slow" tests/test_visualize.py
+	$(PY) -m pytest -q -p no:cacheprovider -m heavy
 	$(PY) -m pytest -q -p no:cacheprovider -m browser tests/test_site_browser.py
 
 test-fast: install

@@ -89,6 +89,7 @@ def test_copy_into_a_missing_folder_fails_cleanly(tmp_path, capsys):
     assert "cannot write /proc/no-such-dir/r.py" in err and "Traceback" not in err
 
 
+@pytest.mark.heavy  # subprocesses / long training: runs in make test, not the default suite
 def test_copied_xception_builds_where_the_cookbook_is_not_importable(tmp_path):
     """The issue's acceptance test: copy, then build in a process that cannot import cookbook."""
     code, out, err = run_cli("copy", "xception", f"{tmp_path}/")

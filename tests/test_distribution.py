@@ -62,6 +62,7 @@ def run(backend, setup, replicas, extra_env=None):
     return json.loads(lines[-1][len("RESULT "):])
 
 
+@pytest.mark.heavy  # subprocesses / long training: runs in make test, not the default suite
 def test_mirrored_strategy_on_two_logical_cpus():
     result = run("tensorflow", TF_SETUP, TF_REPLICAS)
     assert result["backend"] == "tensorflow" and result["replicas"] == 2
@@ -71,6 +72,7 @@ def test_mirrored_strategy_on_two_logical_cpus():
     assert result["test_accuracy"] > 0.5
 
 
+@pytest.mark.heavy  # subprocesses / long training: runs in make test, not the default suite
 def test_jax_data_parallel_on_two_host_devices():
     pytest.importorskip("jax")
     flags = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2").strip()

@@ -111,6 +111,7 @@ def test_aux_classifiers_sit_on_4a_and_4d_as_in_the_paper(googlenet_224):
     assert v1.inference_model(model).count_params() == googlenet_224.count_params()
 
 
+@pytest.mark.heavy  # subprocesses / long training: runs in make test, not the default suite
 def test_googlenet_trains_with_three_outputs_and_infers_with_one():
     model = v1.googlenet(input_shape=(64, 64, 1), classes=10, width=0.25, aux_classifiers=True)
     assert len(model.outputs) == 3

@@ -117,6 +117,7 @@ _ONE_STEP = textwrap.dedent("""
 """)
 
 
+@pytest.mark.heavy  # subprocesses / long training: runs in make test, not the default suite
 def test_seeded_build_and_step_is_deterministic_across_processes(tmp_path):
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "CUDA_VISIBLE_DEVICES": "",
            "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
