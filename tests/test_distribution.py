@@ -21,8 +21,8 @@ SCRIPT = textwrap.dedent(
     from cookbook import train
     from tests.test_train import bn_net, quadrants
 
-    split = quadrants(n=128)
-    history = train.fit(bn_net(), split, epochs=2, batch_size=32, learning_rate=1e-2,
+    split = quadrants(n=256)
+    history = train.fit(bn_net(), split, epochs=4, batch_size=32, learning_rate=1e-2,
                         strategy="mirrored", verbose=0, early_stopping=None)
     model = history.model
     variable = model.get_layer("conv0").kernel
