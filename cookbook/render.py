@@ -51,20 +51,18 @@ from pathlib import Path
 
 from cookbook import io, registry
 
-RENDER_VERSION = 1
+RENDER_VERSION = 2
 DEVICES = ("auto", "cpu", "gpu")
 ASSETS = Path("assets") / "recipes"
 
 # What one render draws. ``quick`` is for CI: the same files, less work in each.
-# ``train_tmac`` caps the demo training on a CPU: the epochs are cut so that
-# 3 x (MACs per example) x examples x epochs stays under that many tera-MACs (about
-# 30-60 s on a 2-core CPU), so that a full render stays near a minute per recipe. On a
-# GPU the recipe's DEMO epochs run in full.
+# The demo training itself is the recipe's DEMO: each is sized to train in about a
+# minute on a 2-core CPU (see docs/performance.md for the measured times).
 SETTINGS = {
-    False: {"filters": 8, "filter_steps": 30, "gradcam_images": 8, "pointing_images": 200, "train_tmac": 0.8},
-    True: {"filters": 4, "filter_steps": 5, "gradcam_images": 4, "pointing_images": 32, "train_tmac": None},
+    False: {"filters": 8, "filter_steps": 30, "gradcam_images": 8, "pointing_images": 200},
+    True: {"filters": 4, "filter_steps": 5, "gradcam_images": 4, "pointing_images": 32},
 }
-DEFAULT_EPOCHS, DEFAULT_TRAIN_SIZE = 10, 5000  # cookbook.train's defaults when DEMO names none
+DEFAULT_EPOCHS = 10  # cookbook.train_recipe's default when DEMO names none
 
 log = logging.getLogger("mkdocs.plugins.cookbook")
 
@@ -189,9 +187,8 @@ def _render_recipe(recipe, folder, quick, device_name, bar) -> RenderResult:
     from cookbook import train
 
     on_gpu = device_name.startswith("GPU")
-    epochs = None if on_gpu else _epochs_within_budget(recipe, settings["train_tmac"])
     # On a CPU an XLA compile costs more of the minute per recipe than it saves.
-    result = train.train_recipe(recipe.name, quick=quick, epochs=epochs, verbose=0,
+    result = train.train_recipe(recipe.name, quick=quick, verbose=0,
                                 jit_compile="auto" if on_gpu else False)
     written += _write_training(recipe, folder, result)
     bar.advance()
@@ -228,24 +225,6 @@ def _render_recipe(recipe, folder, quick, device_name, bar) -> RenderResult:
     io.write_json(folder / "manifest.json", manifest)  # last: it marks the render complete
     return RenderResult(recipe.name, folder, False, seconds, sorted(files) + ["manifest.json"], metrics,
                         device_name, backend)
-
-
-def _epochs_within_budget(recipe, tmac):
-    """The DEMO epochs, cut so that training costs at most ``tmac`` tera-MACs (None: no cut)."""
-    if tmac is None:
-        return None
-    import keras
-
-    from cookbook import cost
-
-    model = recipe.build_demo()
-    macs = sum(layer.macs or 0 for layer in cost.layer_costs(model))
-    del model
-    keras.backend.clear_session()
-    examples = recipe.demo.get("data_kwargs", {}).get("n_train", DEFAULT_TRAIN_SIZE)
-    epochs = recipe.demo.get("epochs", DEFAULT_EPOCHS)
-    per_epoch = 3 * macs * examples / 1e12  # forward + backward
-    return max(1, min(epochs, int(tmac / per_epoch))) if per_epoch > 0 else None
 
 
 def _result_from_manifest(recipe, folder, manifest) -> RenderResult:
@@ -360,10 +339,7 @@ def _write_training(recipe, folder, result) -> list:
     metrics = " · ".join(f"test {key.replace('_', ' ')}: **{value:.3f}**" for key, value in tests.items())
     epochs = len(next(iter(history.values()), []))
     planned = recipe.demo.get("epochs", DEFAULT_EPOCHS)
-    note = ""
-    if epochs < planned:
-        note = (f" The recipe's DEMO asks for {planned} epochs; on a CPU the render trains fewer, to stay near a "
-                f"minute per recipe (and early stopping may end it sooner).")
+    note = f" Early stopping ended it before the {planned} epochs the DEMO asks for." if epochs < planned else ""
     text = (f"The demo build trained for {epochs} epoch{'s' if epochs != 1 else ''} on `{dataset}`{sizes} "
             f"in {result.seconds:.0f} s.{note}\n\n"
             f"![Training curve of the {recipe.name} demo](../assets/recipes/{recipe.name}/curve.png)\n\n"

@@ -155,58 +155,50 @@ def _clone(model, policy=None):
 # --- BatchNorm recalibration ----------------------------------------------------------------
 
 
+def _batchnorm_layers(model):
+    """Every BatchNormalization layer of ``model``, nested models included."""
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            found.append(layer)
+        elif isinstance(layer, keras.Model):
+            found += _batchnorm_layers(layer)
+    return found
+
+
 def recalibrate_batchnorm(model, x, *, batch_size=128, samples=2048):
-    """Set every BatchNormalization layer's moving statistics to the batch statistics of ``x``.
+    """Set every BatchNormalization layer's moving statistics to the statistics of ``x``.
 
     With Keras's default momentum of 0.99 the moving mean and variance need a
     thousand steps or so to forget their initial values (0 and 1). After a short fit
     they are far from the statistics the layer normalizes with during training, and
-    inference-mode outputs are wrong. This replaces them with the exact statistics
-    of the inputs each BN layer sees over up to ``samples`` examples of ``x``,
-    computed in inference mode with the layers before it already recalibrated.
-
-    Layers are processed in waves: a BN layer is ready once every BN layer upstream
-    of it is done, and a wave is one sub-model pass. Backend-agnostic; only the
-    top level of a single-input functional model is visited. Returns the number of
-    BN layers recalibrated.
+    inference-mode outputs are wrong. This is "precise BN" (Wu and Johnson, 2021):
+    forward passes in training mode over up to ``samples`` examples of ``x``, with
+    each layer's momentum set so that its moving mean and variance end as the plain
+    average of the per-batch statistics. It costs one forward pass per batch, however
+    deep the model; nested models are included, and the weights do not change
+    (Dropout is active during the passes, which leaves means unchanged).
+    Backend-agnostic. Returns the number of BN layers recalibrated.
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
     _check_int(batch_size, "batch_size", 1)
     _check_int(samples, "samples", 1)
-    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    if not bns or len(model.inputs) != 1:
+    bns = _batchnorm_layers(model)
+    if not bns:
         return 0
     x = np.asarray(x)[:samples]
     if len(x) == 0:
         raise ValueError("x must hold at least one example")
-    upstream = {}
-    for bn in bns:
-        sub = keras.Model(model.inputs[0], bn.input)
-        upstream[bn.name] = {layer.name for layer in sub.layers if isinstance(layer, keras.layers.BatchNormalization)}
-    done = set()
-    while len(done) < len(bns):
-        wave = [bn for bn in bns if bn.name not in done and upstream[bn.name] <= done]
-        sub = keras.Model(model.inputs[0], [bn.input for bn in wave])
-        sums = [None] * len(wave)
-        count = 0
-        for start in range(0, len(x), batch_size):
-            outputs = sub(x[start : start + batch_size], training=False)
-            outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-            for i, (bn, out) in enumerate(zip(wave, outputs)):
-                out = keras.ops.convert_to_numpy(keras.ops.cast(out, "float32")).astype("float64")
-                axis = bn.axis if isinstance(bn.axis, int) else bn.axis[0]
-                out = np.moveaxis(out, axis, -1).reshape(-1, out.shape[axis])
-                part = np.stack([out.sum(0), np.square(out).sum(0)])
-                sums[i] = part if sums[i] is None else sums[i] + part
-                if i == 0:
-                    count += out.shape[0]
-        for bn, (total, total_sq) in zip(wave, sums):
-            mean = total / count
-            var = np.maximum(total_sq / count - mean**2, 0.0)
-            bn.moving_mean.assign(mean.astype("float32"))
-            bn.moving_variance.assign(var.astype("float32"))
-            done.add(bn.name)
+    momenta = [bn.momentum for bn in bns]
+    try:
+        for k, start in enumerate(range(0, len(x), batch_size)):
+            for bn in bns:
+                bn.momentum = k / (k + 1)  # the running average of the batch statistics so far
+            model(x[start : start + batch_size], training=True)
+    finally:
+        for bn, momentum in zip(bns, momenta):
+            bn.momentum = momentum
     return len(bns)
 
 

@@ -21,6 +21,8 @@ Keras layer, and later work found it unnecessary, so it is left out. `width`,
 `fc_units` and `stem_strides` shrink the network for small images.
 """
 
+import math
+
 import keras
 from keras import layers
 
@@ -62,6 +64,8 @@ def _check_positive_int(value, name):
 def _check_number(value, name, low, high=None, low_inclusive=False):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value}")
     too_low = value < low if low_inclusive else value <= low
     if too_low or (high is not None and value >= high):
         bounds = f"{'>=' if low_inclusive else '>'} {low}" + (f" and < {high}" if high else "")
@@ -76,9 +80,24 @@ def min_size(stem_strides=4):
     return stem_strides * (size - 1) + 11  # undo the valid 11x11 stem
 
 
-def _check_head(input_shape, include_top, pooling, classes, smallest):
+def _check_channels_last():
     if keras.config.image_data_format() != "channels_last":
         raise ValueError("image_data_format must be 'channels_last' for this recipe")
+
+
+def _check_activation(value, name):
+    """None, a callable, or a name that keras.activations.get knows."""
+    if value is None or callable(value):
+        return
+    try:
+        keras.activations.get(value)
+    except (ValueError, TypeError):
+        raise ValueError(f"{name} must be None, a callable or a Keras activation name, "
+                         f"got {value!r}") from None
+
+
+def _check_head(input_shape, include_top, pooling, classes, smallest):
+    _check_channels_last()
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
         raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
     for dim in input_shape:
@@ -107,6 +126,13 @@ def conv_pool_block(x, filters, kernel_size, strides=1, groups=1, pool=True, *, 
     _check_positive_int(groups, "groups")
     if not isinstance(pool, bool):
         raise TypeError(f"pool must be a bool, got {type(pool).__name__}")
+    _check_channels_last()
+    need = 3 if pool else 1  # the valid 3x3 pool needs a 3x3 map
+    smallest = need if strides == 1 else kernel_size + (need - 1) * strides
+    if any(side is not None and side < smallest for side in x.shape[1:3]):
+        raise ValueError(f"x must be at least {smallest}x{smallest} pixels for "
+                         f"kernel_size={kernel_size}, strides={strides}, pool={pool}, "
+                         f"got {tuple(x.shape[1:3])}")
     if filters % groups or x.shape[-1] % groups:
         raise ValueError(f"groups must divide the input ({x.shape[-1]}) and output ({filters}) "
                          f"channels, got {groups}")
@@ -144,6 +170,7 @@ def alexnet(
     _check_positive_int(fc_units, "fc_units")
     _check_number(dropout, "dropout", 0, 1, low_inclusive=True)
     _check_positive_int(groups, "groups")
+    _check_activation(classifier_activation, "classifier_activation")
     filters = [int(f * width) for f, _, _ in CONVS]
     if min(filters) < 1:
         raise ValueError(f"width must leave at least one filter per conv, got {width}")

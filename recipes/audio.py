@@ -76,7 +76,26 @@ def _check_positive_int(value, name):
         raise ValueError(f"{name} must be >= 1, got {value}")
 
 
+def _check_channels_last():
+    # Conv1D and the pools read keras.config.image_data_format(); BatchNorm and the
+    # (samples, channels) input layout assume channels_last.
+    if keras.config.image_data_format() != "channels_last":
+        raise ValueError("image_data_format must be 'channels_last' for this recipe")
+
+
+def _check_activation(value, name):
+    """None, a callable, or a name that keras.activations.get knows."""
+    if value is None or callable(value):
+        return
+    try:
+        keras.activations.get(value)
+    except (ValueError, TypeError):
+        raise ValueError(f"{name} must be None, a callable or a Keras activation name, "
+                         f"got {value!r}") from None
+
+
 def _check_head(input_shape, include_top, pooling, classes, min_samples):
+    _check_channels_last()
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 2:
         raise ValueError(f"input_shape must be (samples, channels), got {input_shape!r}")
     for dim in input_shape:
@@ -111,6 +130,7 @@ def conv_bn_relu_1d(x, filters, kernel_size=3, strides=1, *, name="conv"):
     _check_positive_int(filters, "filters")
     _check_positive_int(kernel_size, "kernel_size")
     _check_positive_int(strides, "strides")
+    _check_channels_last()
     x = layers.Conv1D(filters, kernel_size, strides=strides, padding="same", use_bias=False,
                       name=f"{name}_conv")(x)
     x = layers.BatchNormalization(name=f"{name}_bn")(x)
@@ -121,6 +141,9 @@ def residual_block_1d(x, filters, num_convs=3, *, name="block"):
     """keras-io speaker block: 1x1 shortcut beside (n-1) x [conv3, ReLU] + conv3; add, ReLU, pool 2."""
     _check_positive_int(filters, "filters")
     _check_positive_int(num_convs, "num_convs")
+    _check_channels_last()
+    if x.shape[1] is not None and x.shape[1] < 2:
+        raise ValueError(f"x must be at least 2 steps long for the 2x max-pool, got {x.shape[1]}")
     # The shortcut is created first, as in keras-io, so weights line up with its model.
     shortcut = layers.Conv1D(filters, 1, padding="same", name=f"{name}_shortcut")(x)
     for i in range(1, num_convs):
@@ -150,6 +173,7 @@ def dai_net(layout, input_shape=(32000, 1), include_top=True, pooling=None, clas
     width = spec["width"] if width is None else width
     _check_positive_int(width, "width")
     _check_head(input_shape, include_top, pooling, classes, dai_min_samples(layout))
+    _check_activation(classifier_activation, "classifier_activation")
 
     inputs = keras.Input(shape=tuple(input_shape), name="waveform")
     # 80 taps, stride 4: at 8 kHz a 10 ms window every 0.5 ms, a learned filter bank.
@@ -191,6 +215,7 @@ def audio_resnet(input_shape=(8000, 1), include_top=True, pooling=None, classes=
     """keras-io speaker recognition: 5 residual blocks, avg-pool 3, Flatten, Dense 256, 128."""
     min_samples = 2 ** len(AUDIO_RESNET_BLOCKS) * 3
     _check_head(input_shape, include_top, pooling, classes, min_samples)
+    _check_activation(classifier_activation, "classifier_activation")
     inputs = keras.Input(shape=tuple(input_shape), name="input")
     x = inputs
     for i, (filters, convs) in enumerate(AUDIO_RESNET_BLOCKS, start=1):
@@ -223,6 +248,7 @@ def spectrogram_cnn(input_shape=(16000, 1), include_top=True, pooling=None, clas
     # stage halves them, so there must be at least 2**num_stages.
     min_samples = frame_length + (2**num_stages - 1) * frame_step
     _check_head(input_shape, include_top, pooling, classes, min_samples)
+    _check_activation(classifier_activation, "classifier_activation")
 
     inputs = keras.Input(shape=tuple(input_shape), name="waveform")
     # Fixed DFT kernels (trainable=False): a front end, not a learned filter bank.

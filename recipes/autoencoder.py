@@ -70,7 +70,24 @@ def _check_positive_int(value, name):
         raise ValueError(f"{name} must be >= 1, got {value}")
 
 
+def _check_channels_last():
+    if keras.config.image_data_format() != "channels_last":
+        raise ValueError("image_data_format must be 'channels_last' for this recipe")
+
+
+def _check_activation(value, name):
+    """None, a callable, or a name that keras.activations.get knows."""
+    if value is None or callable(value):
+        return
+    try:
+        keras.activations.get(value)
+    except (ValueError, TypeError):
+        raise ValueError(f"{name} must be None, a callable or a Keras activation name, "
+                         f"got {value!r}") from None
+
+
 def _check_image_shape(input_shape, multiple=1, min_size=1):
+    _check_channels_last()
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
         raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
     for dim in input_shape:
@@ -124,6 +141,7 @@ def downsample(x, filters, kernel_size=3, *, name="down"):
     """Halve the size with a stride-2 conv (no pooling: the network learns how to shrink)."""
     _check_positive_int(filters, "filters")
     _check_positive_int(kernel_size, "kernel_size")
+    _check_channels_last()
     x = layers.Conv2D(filters, kernel_size, strides=2, padding="same", name=f"{name}_conv")(x)
     return layers.Activation("relu", name=f"{name}_relu")(x)
 
@@ -131,6 +149,7 @@ def downsample(x, filters, kernel_size=3, *, name="down"):
 def depth_to_space(x, factor, *, name="shuffle"):
     """(H, W, C*r*r) -> (H*r, W*r, C) with Reshape and Permute, in tf.nn.depth_to_space order."""
     _check_positive_int(factor, "factor")
+    _check_channels_last()
     height, width, channels = x.shape[1:]
     if height is None or width is None or channels % (factor * factor):
         raise ValueError(f"factor {factor}: depth_to_space needs a static size and channels "
@@ -149,6 +168,8 @@ def upsample(x, filters, method="transpose", factor=2, kernel_size=3, activation
     _check_positive_int(kernel_size, "kernel_size")
     if method not in UPSAMPLING:
         raise ValueError(f"method must be one of {UPSAMPLING}, got {method!r}")
+    _check_activation(activation, "activation")
+    _check_channels_last()
     if method == "transpose":  # kernel_size % factor != 0 overlaps unevenly: a checkerboard
         x = layers.Conv2DTranspose(filters, kernel_size, strides=factor, padding="same", name=f"{name}_tconv")(x)
     elif method == "resize":  # Odena et al.'s fix: nearest-neighbour resize, then a plain conv
@@ -163,6 +184,7 @@ def upsample(x, filters, method="transpose", factor=2, kernel_size=3, activation
 def double_conv(x, filters, *, name="level"):
     """U-Net's unit: two 3x3 conv-BN-ReLU at one resolution."""
     _check_positive_int(filters, "filters")
+    _check_channels_last()
     for i in (1, 2):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}")(x)
         x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
@@ -183,6 +205,7 @@ def conv_autoencoder(input_shape=(28, 28, 1), filters=(32, 64), bottleneck=16, u
     _check_positive_int(bottleneck, "bottleneck")
     if upsampling not in UPSAMPLING:
         raise ValueError(f"upsampling must be one of {UPSAMPLING}, got {upsampling!r}")
+    _check_activation(output_activation, "output_activation")
     _check_image_shape(input_shape, multiple=2 ** len(filters))
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = inputs
@@ -256,6 +279,7 @@ def unet(input_shape=(64, 64, 1), filters=(16, 32, 64), classes=1, output_activa
     """
     _check_filters(filters)
     _check_positive_int(classes, "classes")
+    _check_activation(output_activation, "output_activation")
     if len(filters) < 2:
         raise ValueError(f"filters must have at least 2 levels, got {filters!r}")
     # the bottom level should be at least 2x2, so its 3x3 convs see more than padding

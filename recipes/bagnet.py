@@ -86,9 +86,24 @@ def _check_four(values, name, low):
             raise ValueError(f"{name} must hold ints >= {low}, got {values!r}")
 
 
-def _check_head(input_shape, include_top, pooling, classes, min_size):
+def _check_channels_last():
     if keras.config.image_data_format() != "channels_last":
         raise ValueError("image_data_format must be 'channels_last' for this recipe")
+
+
+def _check_activation(value, name):
+    """None, a callable, or a name that keras.activations.get knows."""
+    if value is None or callable(value):
+        return
+    try:
+        keras.activations.get(value)
+    except (ValueError, TypeError):
+        raise ValueError(f"{name} must be None, a callable or a Keras activation name, "
+                         f"got {value!r}") from None
+
+
+def _check_head(input_shape, include_top, pooling, classes, min_size):
+    _check_channels_last()
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
         raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
     for dim in input_shape:
@@ -121,8 +136,10 @@ def bagnet_block(x, filters, kernel_size=1, strides=1, *, name="block"):
     _check_positive_int(filters, "filters")
     _check_positive_int(kernel_size, "kernel_size")
     _check_positive_int(strides, "strides")
+    _check_channels_last()
     if None in x.shape[1:3]:
-        raise ValueError("bagnet_block needs a static input size (the shortcut is cropped to fit)")
+        raise ValueError("x must have a static height and width (the shortcut is cropped to fit), "
+                         f"got {tuple(x.shape[1:3])}")
     if min(x.shape[1:3]) < kernel_size:
         raise ValueError(f"kernel_size {kernel_size} is larger than the input map {tuple(x.shape[1:3])}")
     # The main path first, then the shortcut: the reference state_dict's order.
@@ -194,6 +211,7 @@ def bagnet(
     _check_positive_int(width, "width")
     _check_bool(patch_logits, "patch_logits")
     _check_head(input_shape, include_top, pooling, classes, field)
+    _check_activation(classifier_activation, "classifier_activation")
     if patch_logits and not include_top:
         raise ValueError("patch_logits=True needs include_top=True (it is a classifier)")
 

@@ -68,9 +68,24 @@ def _check_fraction(value, name):
         raise ValueError(f"{name} must be in (0, 1], got {value}")
 
 
-def _check_head(input_shape, include_top, pooling, classes, min_size):
+def _check_channels_last():
     if keras.config.image_data_format() != "channels_last":
         raise ValueError("image_data_format must be 'channels_last' for this recipe")
+
+
+def _check_activation(value, name):
+    """None, a callable, or a name that keras.activations.get knows."""
+    if value is None or callable(value):
+        return
+    try:
+        keras.activations.get(value)
+    except (ValueError, TypeError):
+        raise ValueError(f"{name} must be None, a callable or a Keras activation name, "
+                         f"got {value!r}") from None
+
+
+def _check_head(input_shape, include_top, pooling, classes, min_size):
+    _check_channels_last()
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
         raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
     for dim in input_shape:
@@ -96,6 +111,7 @@ def _bn_relu(x, name):
 def dense_layer(x, growth_rate, *, name="block"):
     """One dense layer: BN-ReLU-1x1 conv (4k) - BN-ReLU-3x3 conv (k), concatenated to x."""
     _check_positive_int(growth_rate, "growth_rate")
+    _check_channels_last()
     y = _bn_relu(x, f"{name}_0")
     y = layers.Conv2D(4 * growth_rate, 1, use_bias=False, name=f"{name}_1_conv")(y)
     y = _bn_relu(y, f"{name}_1")
@@ -107,6 +123,7 @@ def dense_block(x, num_layers, growth_rate=32, *, name="dense"):
     """``num_layers`` dense layers: the channels grow from C to C + num_layers * k."""
     _check_positive_int(num_layers, "num_layers")
     _check_positive_int(growth_rate, "growth_rate")
+    _check_channels_last()
     for i in range(1, num_layers + 1):
         x = dense_layer(x, growth_rate, name=f"{name}_block{i}")
     return x
@@ -115,11 +132,13 @@ def dense_block(x, num_layers, growth_rate=32, *, name="dense"):
 def transition_block(x, compression=0.5, *, name="transition"):
     """BN-ReLU-1x1 conv to floor(C * compression) channels, then 2x2 average pool."""
     _check_fraction(compression, "compression")
+    _check_channels_last()
     channels = int(x.shape[-1] * compression)
     if channels < 1:
         raise ValueError(f"compression {compression} leaves no channels out of {x.shape[-1]}")
     if min(side or 2 for side in x.shape[1:3]) < 2:
-        raise ValueError(f"transition_block needs a map of at least 2x2, got {tuple(x.shape[1:3])}")
+        raise ValueError(f"x must be at least 2x2 pixels for the 2x2 average pool, "
+                         f"got {tuple(x.shape[1:3])}")
     x = _bn_relu(x, name)
     x = layers.Conv2D(channels, 1, use_bias=False, name=f"{name}_conv")(x)
     return layers.AveragePooling2D(2, strides=2, name=f"{name}_pool")(x)
@@ -176,6 +195,7 @@ def densenet(
     if stem not in STEMS:
         raise ValueError(f"stem must be one of {STEMS}, got {stem!r}")
     _check_head(input_shape, include_top, pooling, classes, min_input_size(len(blocks), stem))
+    _check_activation(classifier_activation, "classifier_activation")
 
     inputs = keras.Input(shape=tuple(input_shape), name="input")
     if stem == "imagenet":

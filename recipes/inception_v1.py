@@ -23,6 +23,8 @@ training model with three outputs (main head first; compile it with
 one-output model that shares its weights.
 """
 
+import math
+
 import keras
 from keras import layers
 
@@ -91,13 +93,30 @@ def _check_bool(value, name):
 def _check_fraction(value, name, low=0.0, high=1.0, closed_high=False):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value}")
     if not (low <= value <= high if closed_high else low <= value < high):
         raise ValueError(f"{name} must be in [{low}, {high}{']' if closed_high else ')'}, got {value}")
 
 
-def _check_head(input_shape, include_top, pooling, classes, min_size):
+def _check_channels_last():
     if keras.config.image_data_format() != "channels_last":
         raise ValueError("image_data_format must be 'channels_last' for this recipe")
+
+
+def _check_activation(value, name):
+    """None, a callable, or a name that keras.activations.get knows."""
+    if value is None or callable(value):
+        return
+    try:
+        keras.activations.get(value)
+    except (ValueError, TypeError):
+        raise ValueError(f"{name} must be None, a callable or a Keras activation name, "
+                         f"got {value!r}") from None
+
+
+def _check_head(input_shape, include_top, pooling, classes, min_size):
+    _check_channels_last()
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
         raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
     for dim in input_shape:
@@ -131,6 +150,7 @@ def naive_inception_module(x, filters_1x1, filters_3x3, filters_5x5, *, name="in
     _check_positive_int(filters_1x1, "filters_1x1")
     _check_positive_int(filters_3x3, "filters_3x3")
     _check_positive_int(filters_5x5, "filters_5x5")
+    _check_channels_last()
     branches = [
         _conv(x, filters_1x1, 1, name=f"{name}_1x1"),
         _conv(x, filters_3x3, 3, name=f"{name}_3x3"),
@@ -151,6 +171,7 @@ def inception_module(x, filters_1x1, filters_3x3_reduce, filters_3x3, filters_5x
                             (filters_5x5, "filters_5x5"), (pool_proj, "pool_proj")):
         _check_positive_int(value, argument)
     _check_bool(batch_norm, "batch_norm")
+    _check_channels_last()
     branch_1x1 = _conv(x, filters_1x1, 1, batch_norm=batch_norm, name=f"{name}_1x1")
     branch_3x3 = _conv(x, filters_3x3_reduce, 1, batch_norm=batch_norm, name=f"{name}_3x3_reduce")
     branch_3x3 = _conv(branch_3x3, filters_3x3, 3, batch_norm=batch_norm, name=f"{name}_3x3")
@@ -203,11 +224,12 @@ def googlenet(
     _check_head(input_shape, include_top, pooling, classes, MIN_SIZE)
     if isinstance(width, bool) or not isinstance(width, (int, float)):
         raise TypeError(f"width must be a number, got {type(width).__name__}")
-    if width <= 0:
-        raise ValueError(f"width must be > 0, got {width}")
+    if (isinstance(width, float) and not math.isfinite(width)) or width <= 0:
+        raise ValueError(f"width must be a finite number > 0, got {width}")
     _check_bool(aux_classifiers, "aux_classifiers")
     _check_bool(batch_norm, "batch_norm")
     _check_fraction(dropout, "dropout")
+    _check_activation(classifier_activation, "classifier_activation")
     if aux_classifiers and not include_top:
         raise ValueError("aux_classifiers=True needs include_top=True: the heads are classifiers")
 

@@ -24,6 +24,8 @@ stride 1, no max-pool after the first layers), `width` scales every channel coun
 `blocks` sets how many modules each grid gets.
 """
 
+import math
+
 import keras
 from keras import layers
 
@@ -79,9 +81,32 @@ def _check_ints(**values):
         _check_positive_int(value, argument)
 
 
-def _check_head(input_shape, include_top, pooling, classes, min_size):
+def _check_channels_last():
     if keras.config.image_data_format() != "channels_last":
         raise ValueError("image_data_format must be 'channels_last' for this recipe")
+
+
+def _check_activation(value, name):
+    """None, a callable, or a name that keras.activations.get knows."""
+    if value is None or callable(value):
+        return
+    try:
+        keras.activations.get(value)
+    except (ValueError, TypeError):
+        raise ValueError(f"{name} must be None, a callable or a Keras activation name, "
+                         f"got {value!r}") from None
+
+
+def _check_reducible(x):
+    """A reduction module's valid 3x3/2 conv and pool need a map of at least 3x3."""
+    _check_channels_last()
+    if any(side is not None and side < 3 for side in x.shape[1:3]):
+        raise ValueError(f"x must be at least 3x3 pixels for a grid reduction, "
+                         f"got {tuple(x.shape[1:3])}")
+
+
+def _check_head(input_shape, include_top, pooling, classes, min_size):
+    _check_channels_last()
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
         raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
     for dim in input_shape:
@@ -115,6 +140,7 @@ def inception_a(x, filters_1x1=64, filters_5x5_reduce=48, filters_5x5=64, filter
     _check_ints(filters_1x1=filters_1x1, filters_5x5_reduce=filters_5x5_reduce,
                 filters_5x5=filters_5x5, filters_3x3_reduce=filters_3x3_reduce,
                 filters_3x3=filters_3x3, pool_proj=pool_proj)
+    _check_channels_last()
     branch_1x1 = conv_bn(x, filters_1x1, 1, name=f"{name}_1x1")
     branch_5x5 = conv_bn(x, filters_5x5_reduce, 1, name=f"{name}_5x5_reduce")
     branch_5x5 = conv_bn(branch_5x5, filters_5x5, 5, name=f"{name}_5x5")
@@ -129,6 +155,7 @@ def reduction_a(x, filters_3x3=384, filters_3x3dbl_reduce=64, filters_3x3dbl=96,
     """35x35 -> 17x17: stride-2 3x3 | 1x1 -> 3x3 -> stride-2 3x3 | stride-2 max-pool."""
     _check_ints(filters_3x3=filters_3x3, filters_3x3dbl_reduce=filters_3x3dbl_reduce,
                 filters_3x3dbl=filters_3x3dbl)
+    _check_reducible(x)
     branch_3x3 = conv_bn(x, filters_3x3, 3, strides=2, padding="valid", name=f"{name}_3x3")
     branch_dbl = conv_bn(x, filters_3x3dbl_reduce, 1, name=f"{name}_3x3dbl_reduce")
     branch_dbl = conv_bn(branch_dbl, filters_3x3dbl, 3, name=f"{name}_3x3dbl_1")
@@ -146,6 +173,7 @@ def inception_b(x, filters_1x1=192, filters_7x7_reduce=128, filters_7x7=192, poo
     """Figure 6: 1x1 | 1x1 -> 1xn -> nx1 | 1x1 -> (nx1 -> 1xn) x 2 | avg-pool -> 1x1."""
     _check_ints(filters_1x1=filters_1x1, filters_7x7_reduce=filters_7x7_reduce,
                 filters_7x7=filters_7x7, pool_proj=pool_proj, n=n)
+    _check_channels_last()
     c = filters_7x7_reduce
     branch_1x1 = conv_bn(x, filters_1x1, 1, name=f"{name}_1x1")
     branch_7x7 = conv_bn(x, c, 1, name=f"{name}_7x7_reduce")
@@ -164,6 +192,7 @@ def reduction_b(x, filters_3x3_reduce=192, filters_3x3=320, filters_7x7=192, n=7
     """17x17 -> 8x8: 1x1 -> stride-2 3x3 | 1x1 -> 1xn -> nx1 -> stride-2 3x3 | max-pool."""
     _check_ints(filters_3x3_reduce=filters_3x3_reduce, filters_3x3=filters_3x3,
                 filters_7x7=filters_7x7, n=n)
+    _check_reducible(x)
     branch_3x3 = conv_bn(x, filters_3x3_reduce, 1, name=f"{name}_3x3_reduce")
     branch_3x3 = conv_bn(branch_3x3, filters_3x3, 3, strides=2, padding="valid", name=f"{name}_3x3")
     branch_7x7 = conv_bn(x, filters_7x7, 1, name=f"{name}_7x7x3_reduce")
@@ -189,6 +218,7 @@ def inception_c(x, filters_1x1=320, filters_3x3=384, filters_3x3dbl_reduce=448, 
     """Figure 7: 1x1 | 1x1 -> [1x3, 3x1] | 1x1 -> 3x3 -> [1x3, 3x1] | avg-pool -> 1x1."""
     _check_ints(filters_1x1=filters_1x1, filters_3x3=filters_3x3,
                 filters_3x3dbl_reduce=filters_3x3dbl_reduce, pool_proj=pool_proj)
+    _check_channels_last()
     branch_1x1 = conv_bn(x, filters_1x1, 1, name=f"{name}_1x1")
     branch_3x3 = conv_bn(x, filters_3x3, 1, name=f"{name}_3x3_reduce")
     branch_3x3 = _split_1x3_3x1(branch_3x3, filters_3x3, f"{name}_3x3")
@@ -239,9 +269,10 @@ def inception_v3(
     _check_head(input_shape, include_top, pooling, classes, MIN_SIZES[stem])
     if isinstance(width, bool) or not isinstance(width, (int, float)):
         raise TypeError(f"width must be a number, got {type(width).__name__}")
-    if width <= 0:
-        raise ValueError(f"width must be > 0, got {width}")
+    if (isinstance(width, float) and not math.isfinite(width)) or width <= 0:
+        raise ValueError(f"width must be a finite number > 0, got {width}")
     _check_bool(aux_classifier, "aux_classifier")
+    _check_activation(classifier_activation, "classifier_activation")
     if not isinstance(blocks, (tuple, list)) or len(blocks) != 3:
         raise ValueError(f"blocks must be 3 module counts (35x35, 17x17, 8x8 grids), got {blocks!r}")
     for count in blocks:

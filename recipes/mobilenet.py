@@ -20,6 +20,8 @@ filters per channel.
 224, and the top is a 1x1 conv on the pooled features, with dropout before it.
 """
 
+import math
+
 import keras
 from keras import layers
 
@@ -70,13 +72,30 @@ def _check_positive_int(value, name):
 def _check_number(value, name, low, high=None):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value}")
     if value < low or (high is not None and value >= high):
         raise ValueError(f"{name} must be in [{low}, {high}), got {value}")
 
 
-def _check_head(input_shape, include_top, pooling, classes, min_size):
+def _check_channels_last():
     if keras.config.image_data_format() != "channels_last":
         raise ValueError("image_data_format must be 'channels_last' for this recipe")
+
+
+def _check_activation(value, name):
+    """None, a callable, or a name that keras.activations.get knows."""
+    if value is None or callable(value):
+        return
+    try:
+        keras.activations.get(value)
+    except (ValueError, TypeError):
+        raise ValueError(f"{name} must be None, a callable or a Keras activation name, "
+                         f"got {value!r}") from None
+
+
+def _check_head(input_shape, include_top, pooling, classes, min_size):
+    _check_channels_last()
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
         raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
     for dim in input_shape:
@@ -107,6 +126,11 @@ def depthwise_separable_block(x, filters, strides=1, depth_multiplier=1, *, name
     _check_positive_int(filters, "filters")
     _check_positive_int(strides, "strides")
     _check_positive_int(depth_multiplier, "depth_multiplier")
+    _check_channels_last()
+    smallest = 1 if strides == 1 else 2  # a strided block pads to size + 1 for its valid 3x3
+    if any(side is not None and side < smallest for side in x.shape[1:3]):
+        raise ValueError(f"x must be at least {smallest}x{smallest} pixels for strides={strides}, "
+                         f"got {tuple(x.shape[1:3])}")
     if strides == 1:
         padding = "same"
     else:
@@ -139,6 +163,7 @@ def mobilenet(
         raise ValueError(f"alpha must leave at least one filter per layer, got {alpha}")
     _check_positive_int(depth_multiplier, "depth_multiplier")
     _check_number(dropout, "dropout", 0, 1)
+    _check_activation(classifier_activation, "classifier_activation")
 
     inputs = keras.Input(shape=tuple(input_shape), name="input")
     x = layers.Conv2D(int(32 * alpha), 3, strides=2, padding="same", use_bias=False, name="conv1")(inputs)

@@ -47,10 +47,13 @@ BLOCKS = {
         "kwargs": {"filters": 32, "strides": 2, "projection": True},
     },
 }
-DEMO = {
+DEMO = {  # sized for a 2-core CPU: about a minute of training (docs/performance.md)
     "builder": "resnet18",
-    "kwargs": {"input_shape": (64, 64, 1), "classes": 10, "width": 16},
+    "kwargs": {"input_shape": (48, 48, 1), "classes": 10, "width": 16},
     "dataset": "cluttered_digits",
+    "data_kwargs": {"n_train": 3000, "n_val": 500},
+    "epochs": 4,
+    "learning_rate": 3e-3,
 }
 STAGES = ("conv1_relu", "conv2_block2_out", "conv3_block2_out", "conv4_block2_out", "conv5_block2_out")
 
@@ -73,9 +76,24 @@ def _check_bool(value, name):
         raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
 
 
-def _check_head(input_shape, include_top, pooling, classes, min_size):
+def _check_channels_last():
     if keras.config.image_data_format() != "channels_last":
         raise ValueError("image_data_format must be 'channels_last' for this recipe")
+
+
+def _check_activation(value, name):
+    """None, a callable, or a name that keras.activations.get knows."""
+    if value is None or callable(value):
+        return
+    try:
+        keras.activations.get(value)
+    except (ValueError, TypeError):
+        raise ValueError(f"{name} must be None, a callable or a Keras activation name, "
+                         f"got {value!r}") from None
+
+
+def _check_head(input_shape, include_top, pooling, classes, min_size):
+    _check_channels_last()
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
         raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
     for dim in input_shape:
@@ -99,6 +117,7 @@ def residual_block(x, filters, pooling=False, *, name="residual"):
     """Two 3x3 convs plus a shortcut; a 1x1 projection when filters or size change."""
     _check_positive_int(filters, "filters")
     _check_bool(pooling, "pooling")
+    _check_channels_last()
     shortcut = x
     x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{name}_conv1")(x)
     x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{name}_conv2")(x)
@@ -117,6 +136,7 @@ def basic_block(x, filters, strides=1, *, name="block"):
     """ResNet-18/34 block: 3x3, 3x3, with a 1x1 projection shortcut when needed."""
     _check_positive_int(filters, "filters")
     _check_positive_int(strides, "strides")
+    _check_channels_last()
     if strides != 1 or x.shape[-1] != filters:
         shortcut = layers.Conv2D(filters, 1, strides=strides, name=f"{name}_0_conv")(x)
         shortcut = _bn(shortcut, f"{name}_0_bn")
@@ -135,6 +155,7 @@ def bottleneck_block(x, filters, strides=1, projection=True, *, name="block"):
     _check_positive_int(filters, "filters")
     _check_positive_int(strides, "strides")
     _check_bool(projection, "projection")
+    _check_channels_last()
     if not projection and (strides != 1 or x.shape[-1] != 4 * filters):
         raise ValueError("projection=False needs strides=1 and 4*filters input channels")
     if projection:  # keras.applications creates the shortcut first: keep that weight order
@@ -160,6 +181,7 @@ def preact_bottleneck_block(x, filters, strides=1, projection=False, *, name="bl
     _check_positive_int(filters, "filters")
     _check_positive_int(strides, "strides")
     _check_bool(projection, "projection")
+    _check_channels_last()
     if not projection and x.shape[-1] != 4 * filters:
         raise ValueError("projection=False needs 4*filters input channels")
     preact = layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_preact_bn")(x)
@@ -224,6 +246,7 @@ def resnet(
 ):
     """A ResNet with ``depths`` blocks per stage; ``width`` is the first stage's filters."""
     _check_head(input_shape, include_top, pooling, classes, MIN_SIZE)
+    _check_activation(classifier_activation, "classifier_activation")
     _check_positive_int(width, "width")
     if not isinstance(depths, (tuple, list)) or len(depths) != 4:
         raise ValueError(f"depths must be 4 block counts, got {depths!r}")

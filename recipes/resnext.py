@@ -63,9 +63,24 @@ def _check_positive_int(value, name):
         raise ValueError(f"{name} must be >= 1, got {value}")
 
 
-def _check_head(input_shape, include_top, pooling, classes, min_size):
+def _check_channels_last():
     if keras.config.image_data_format() != "channels_last":
         raise ValueError("image_data_format must be 'channels_last' for this recipe")
+
+
+def _check_activation(value, name):
+    """None, a callable, or a name that keras.activations.get knows."""
+    if value is None or callable(value):
+        return
+    try:
+        keras.activations.get(value)
+    except (ValueError, TypeError):
+        raise ValueError(f"{name} must be None, a callable or a Keras activation name, "
+                         f"got {value!r}") from None
+
+
+def _check_head(input_shape, include_top, pooling, classes, min_size):
+    _check_channels_last()
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
         raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
     for dim in input_shape:
@@ -102,6 +117,7 @@ def resnext_block(x, filters, group_width, cardinality=32, strides=1, *, name="b
     _check_positive_int(group_width, "group_width")
     _check_positive_int(cardinality, "cardinality")
     _check_positive_int(strides, "strides")
+    _check_channels_last()
     if group_width % cardinality:
         raise ValueError(
             f"cardinality must divide group_width: {cardinality} paths cannot split "
@@ -145,6 +161,7 @@ def resnext(
     _check_positive_int(cardinality, "cardinality")
     _check_positive_int(base_width, "base_width")
     _check_positive_int(width, "width")
+    _check_activation(classifier_activation, "classifier_activation")
     name = f"resnext{3 * sum(depths) + 2}_{cardinality}x{base_width}d"
 
     inputs = keras.Input(shape=tuple(input_shape), name="input")

@@ -19,6 +19,8 @@ paper puts 0.5 on the first two FC layers; keras.applications leaves it out) and
 `batch_norm` (BN after every conv, the common "VGG-BN" variant) make small demos.
 """
 
+import math
+
 import keras
 from keras import layers
 
@@ -38,16 +40,19 @@ BUILDERS = {
 BLOCKS = {
     "vgg_block": {"input_shape": (16, 16, 8), "kwargs": {"filters": 16, "convs": 2}},
 }
-DEMO = {
+DEMO = {  # sized for a 2-core CPU: about a minute of training (docs/performance.md)
     "builder": "vgg11",
     "kwargs": {
-        "input_shape": (64, 64, 1),
+        "input_shape": (48, 48, 1),
         "classes": 10,
         "width": 0.125,
         "fc_units": 128,
         "batch_norm": True,
     },
     "dataset": "cluttered_digits",
+    "data_kwargs": {"n_train": 3000, "n_val": 500},
+    "epochs": 4,
+    "learning_rate": 3e-3,
 }
 STAGES = ("block1_conv1", "block2_conv1", "block3_conv2", "block4_conv2", "block5_conv2")
 
@@ -80,15 +85,32 @@ def _check_bool(value, name):
 def _check_number(value, name, low, high=None, low_inclusive=False):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value}")
     too_low = value < low if low_inclusive else value <= low
     if too_low or (high is not None and value >= high):
         bounds = f"{'>=' if low_inclusive else '>'} {low}" + (f" and < {high}" if high else "")
         raise ValueError(f"{name} must be {bounds}, got {value}")
 
 
-def _check_head(input_shape, include_top, pooling, classes, min_size):
+def _check_channels_last():
     if keras.config.image_data_format() != "channels_last":
         raise ValueError("image_data_format must be 'channels_last' for this recipe")
+
+
+def _check_activation(value, name):
+    """None, a callable, or a name that keras.activations.get knows."""
+    if value is None or callable(value):
+        return
+    try:
+        keras.activations.get(value)
+    except (ValueError, TypeError):
+        raise ValueError(f"{name} must be None, a callable or a Keras activation name, "
+                         f"got {value!r}") from None
+
+
+def _check_head(input_shape, include_top, pooling, classes, min_size):
+    _check_channels_last()
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
         raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
     for dim in input_shape:
@@ -113,6 +135,10 @@ def vgg_block(x, filters, convs=2, batch_norm=False, *, name="block"):
     _check_positive_int(filters, "filters")
     _check_positive_int(convs, "convs")
     _check_bool(batch_norm, "batch_norm")
+    _check_channels_last()
+    if any(side is not None and side < 2 for side in x.shape[1:3]):
+        raise ValueError(f"x must be at least 2x2 pixels for the 2x2 max-pool, "
+                         f"got {tuple(x.shape[1:3])}")
     for i in range(1, convs + 1):
         conv_name = f"{name}_conv{i}"
         if batch_norm:
@@ -152,6 +178,7 @@ def vgg(
     _check_positive_int(fc_units, "fc_units")
     _check_number(dropout, "dropout", 0, 1, low_inclusive=True)
     _check_bool(batch_norm, "batch_norm")
+    _check_activation(classifier_activation, "classifier_activation")
 
     inputs = keras.Input(shape=tuple(input_shape), name="input")
     x = inputs

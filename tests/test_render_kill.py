@@ -154,7 +154,7 @@ def _snapshot(watcher, name):
     return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in watcher.files(name)}
 
 
-@pytest.mark.slow  # three render processes, each importing TensorFlow and training: minutes on 2 cores
+@pytest.mark.heavy  # three render processes, each importing TensorFlow and training: ~70 s on 2 cores
 def test_killed_render_leaves_no_partial_file_and_resumes(tmp_path):
     first, second = NAMES
     docs = tmp_path / "docs"
