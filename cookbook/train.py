@@ -509,7 +509,8 @@ def train_recipe(name, dataset=None, epochs=None, quick=False, seed=0, verbose=1
     model's input shape and classes follow the data. ``quick=True`` trains one epoch
     on 256 examples, for CI. Other keyword arguments go to :func:`fit`.
 
-    The test metric is accuracy for labels, PSNR (dB) for denoise and superres, and
+    The loss is binary cross-entropy for denoise (images in [0, 1], as keras-io trains
+    it). The test metric is accuracy for labels, PSNR (dB) for denoise and superres, and
     mean IoU (pet/background) for masks, computed in inference mode.
     """
     from cookbook import registry
@@ -563,6 +564,10 @@ def train_recipe(name, dataset=None, epochs=None, quick=False, seed=0, verbose=1
         fit_args["epochs"] = epochs
     if target in ("denoise", "superres"):
         fit_args["metrics"] = [psnr]
+    if target == "denoise":
+        # As keras-io trains it: with MSE the sigmoid output of a mostly black canvas
+        # saturates at 0 and the model settles on a black picture.
+        fit_args["loss"] = "binary_crossentropy"
     elif target == "masks":
         fit_args["loss"] = "binary_crossentropy"
         fit_args["metrics"] = [keras.metrics.BinaryIoU(target_class_ids=[0, 1], name="mean_iou")]

@@ -42,13 +42,13 @@ BLOCKS = {
     "conv_bn_relu_1d": {"input_shape": (256, 4), "kwargs": {"filters": 8, "kernel_size": 3, "strides": 2}},
     "residual_block_1d": {"input_shape": (256, 4), "kwargs": {"filters": 8, "num_convs": 3}},
 }
-DEMO = {
+DEMO = {  # sized for a 2-core CPU: about a minute of training (docs/performance.md)
     "builder": "m5",
     "kwargs": {"input_shape": (8000, 1), "classes": 8, "width": 32},
     "dataset": "synthetic_audio",
-    "epochs": 15,
+    "epochs": 6,
     "learning_rate": 2e-3,
-    "data_kwargs": {"n_train": 5000, "n_val": 500, "n_test": 1000},
+    "data_kwargs": {"n_train": 3000, "n_val": 500, "n_test": 1000},
 }
 STAGES = ("conv1_relu", "conv2_1_relu", "conv3_1_relu", "conv4_1_relu")
 

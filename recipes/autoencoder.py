@@ -46,13 +46,13 @@ BLOCKS = {
     "upsample": {"input_shape": (8, 8, 4), "kwargs": {"filters": 8, "method": "subpixel", "factor": 2}},
     "double_conv": {"input_shape": (16, 16, 4), "kwargs": {"filters": 8}},
 }
-DEMO = {
+DEMO = {  # sized for a 2-core CPU: about a minute of training (docs/performance.md)
     "builder": "denoising_autoencoder",
-    "kwargs": {"input_shape": (64, 64, 1)},
+    "kwargs": {"input_shape": (48, 48, 1)},
     "dataset": "cluttered_digits",
     "target": "denoise",  # input: the image plus Gaussian noise; target: the clean image
-    "data_kwargs": {"noise": 0.0, "n_train": 1500, "n_val": 300, "n_test": 500},
-    "epochs": 9,
+    "data_kwargs": {"noise": 0.0, "n_train": 1200, "n_val": 300, "n_test": 500},
+    "epochs": 6,
     "learning_rate": 3e-3,
 }
 STAGES = ("conv1", "conv2", "tconv1", "tconv2")

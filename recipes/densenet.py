@@ -40,10 +40,13 @@ BLOCKS = {
     "dense_block": {"input_shape": (8, 8, 16), "kwargs": {"num_layers": 3, "growth_rate": 12}},
     "transition_block": {"input_shape": (8, 8, 32), "kwargs": {"compression": 0.5}},
 }
-DEMO = {
+DEMO = {  # sized for a 2-core CPU: about a minute of training (docs/performance.md)
     "builder": "densenet",
-    "kwargs": {"blocks": (2, 2, 2), "growth_rate": 12, "input_shape": (64, 64, 1), "classes": 10},
+    "kwargs": {"blocks": (2, 2, 2), "growth_rate": 12, "input_shape": (48, 48, 1), "classes": 10},
     "dataset": "cluttered_digits",
+    "data_kwargs": {"n_train": 3000, "n_val": 500},
+    "epochs": 4,
+    "learning_rate": 3e-3,
 }
 STAGES = ("conv1_relu", "conv2_block2_concat", "conv3_block2_concat", "conv4_block2_concat", "relu")
 

@@ -41,11 +41,15 @@ BLOCKS = {
         "kwargs": {"filters": 64, "group_width": 32, "cardinality": 8, "strides": 2},
     },
 }
-DEMO = {
+DEMO = {  # sized for a 2-core CPU: about a minute of training (docs/performance.md)
     "builder": "resnext",
-    "kwargs": {"input_shape": (64, 64, 1), "classes": 10, "depths": (1, 1, 1, 1),
-               "cardinality": 8, "base_width": 4, "width": 16},
+    # Grouped convolutions are slow on a CPU: a small canvas and 4 paths keep it short.
+    "kwargs": {"input_shape": (40, 40, 1), "classes": 10, "depths": (1, 1, 1, 1),
+               "cardinality": 4, "base_width": 4, "width": 16},
     "dataset": "cluttered_digits",
+    "data_kwargs": {"n_train": 2000, "n_val": 500},
+    "epochs": 3,
+    "learning_rate": 3e-3,
 }
 STAGES = ("conv1_relu", "conv2_block1_out", "conv3_block1_out", "conv4_block1_out", "conv5_block1_out")
 

@@ -51,7 +51,7 @@ DEMO = {  # sized for a 2-core CPU: about a minute of training (docs/performance
     },
     "dataset": "cluttered_digits",
     "data_kwargs": {"n_train": 3000, "n_val": 500},
-    "epochs": 4,
+    "epochs": 3,
     "learning_rate": 3e-3,
 }
 STAGES = ("block1_conv1", "block2_conv1", "block3_conv2", "block4_conv2", "block5_conv2")
