@@ -53,10 +53,10 @@ DEMO = {  # BagNet-17's kernels (17 px patches), one block per stage, an eighth 
     },
     "dataset": "cluttered_digits",
     "data_kwargs": {"n_train": 2000, "n_val": 500},  # sized for about a minute on a 2-core CPU
-    "epochs": 4,
+    "epochs": 3,
     "learning_rate": 3e-3,
 }
-STAGES = ("conv1_relu", "conv2_block2_out", "conv3_block2_out", "conv4_block2_out", "conv5_block2_out")
+STAGES = ("conv1_relu", "conv2_block1_out", "conv3_block1_out", "conv4_block1_out", "conv5_block1_out")
 
 BN_EPSILON = 1e-5  # PyTorch's default
 BN_MOMENTUM = 0.9  # PyTorch momentum 0.1; Keras counts the other way round

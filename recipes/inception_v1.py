@@ -52,8 +52,8 @@ DEMO = {  # sized for a 2-core CPU: about a minute of training (docs/performance
     # BatchNorm on: without it (v1 had none) the one-minute demo stays at chance.
     "kwargs": {"input_shape": (48, 48, 1), "classes": 10, "width": 0.25, "batch_norm": True},
     "dataset": "cluttered_digits",
-    "data_kwargs": {"n_train": 2000, "n_val": 500},
-    "epochs": 4,
+    "data_kwargs": {"n_train": 1200, "n_val": 500},
+    "epochs": 3,
     "learning_rate": 3e-3,
 }
 # The eleven stages the course notes walk through: edges, textures, parts, objects.
