@@ -73,10 +73,12 @@ M5_TRAINING = {"n": (5000, 500, 1000), "epochs": 15}  # (train, val, test) examp
 DENOISE_TRAINING = {"n": (1500, 300, 500), "epochs": 9, "size": 64}
 
 
-def _demo_data(module, default_n):
+def _demo_data_kwargs(module):
+    """The DEMO's dataset arguments, less its sizes (the benchmark sets its own)."""
     kwargs = dict(module.DEMO.get("data_kwargs", {}))
-    n = tuple(kwargs.pop(key, d) for key, d in zip(("n_train", "n_val", "n_test"), default_n))
-    return n, kwargs
+    for key in ("n_train", "n_val", "n_test"):
+        kwargs.pop(key, None)
+    return kwargs
 
 
 def measure_m5(seed):
@@ -86,7 +88,7 @@ def measure_m5(seed):
     M5_TRAINING's examples and epochs.
     """
     start = time.perf_counter()
-    _, kwargs = _demo_data(audio, (3000, 500, 1000))
+    kwargs = _demo_data_kwargs(audio)
     n = M5_TRAINING["n"]
     splits = cdata.synthetic_audio(*n, seed=seed, **kwargs)
     model = audio.m5(**audio.DEMO["kwargs"])
@@ -111,7 +113,7 @@ def measure_denoise(seed):
     render): DENOISE_TRAINING's canvas, examples and epochs.
     """
     start = time.perf_counter()
-    _, kwargs = _demo_data(ae, (3000, 500, 1000))
+    kwargs = _demo_data_kwargs(ae)
     n, size = DENOISE_TRAINING["n"], DENOISE_TRAINING["size"]
     splits = cdata.cluttered_digits(*n, size=size, seed=seed, **kwargs)
     noisy = [_add_noise(s.x, seed, k) for k, s in enumerate(splits)]

@@ -562,14 +562,13 @@ def train_recipe(name, dataset=None, epochs=None, quick=False, seed=0, verbose=1
     }
     if epochs is not None:
         fit_args["epochs"] = epochs
+    if target in ("denoise", "masks"):
+        # Denoise as keras-io trains it: with MSE the sigmoid output of a mostly black
+        # canvas saturates at 0 and the model settles on a black picture.
+        fit_args["loss"] = "binary_crossentropy"
     if target in ("denoise", "superres"):
         fit_args["metrics"] = [psnr]
-    if target == "denoise":
-        # As keras-io trains it: with MSE the sigmoid output of a mostly black canvas
-        # saturates at 0 and the model settles on a black picture.
-        fit_args["loss"] = "binary_crossentropy"
     elif target == "masks":
-        fit_args["loss"] = "binary_crossentropy"
         fit_args["metrics"] = [keras.metrics.BinaryIoU(target_class_ids=[0, 1], name="mean_iou")]
     fit_args.update(fit_kwargs)
     history = fit(model, splits, **fit_args)
