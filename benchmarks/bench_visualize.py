@@ -34,6 +34,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow turns its oneDNN kernels on by default only on CPUs with AVX-512 VNNI/BF16 or
+# AMX; on an AVX2 CPU they are off unless asked for, and they change how batching pays
+# (see docs/performance.md). Both sides of every comparison run under the same setting;
+# set TF_ENABLE_ONEDNN_OPTS=0 to measure with them off.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -166,6 +171,7 @@ def filter_case(name, model, layer_name, size, n_filters, value_range, reference
             * 0.125 * (high - low)).astype("float32")
     filters = np.arange(n_filters)
     row = {"case": name, "layer": layer_name, "size": list(size), "filters": n_filters, "steps": 30,
+           "batch_size": "auto (filter_images' default)",
            "backend": keras.backend.backend(), "load_before": load()}
     (ours, ours_act), t_ours = timed(visualize.filter_images, model, layer_name, filters, size=tuple(size),
                                      init=init, value_range=value_range)
@@ -173,8 +179,8 @@ def filter_case(name, model, layer_name, size, n_filters, value_range, reference
     if warm:  # a second call: the compiled step is cached on the model
         (_, _), t_ours_warm = timed(visualize.filter_images, model, layer_name, filters, size=tuple(size),
                                     init=init, value_range=value_range)
-    row.update(ours_s=t_ours, ours_warm_s=t_ours_warm,
-               ours_mean_activation=float(final_activation(model, layer_name, ours, filters).mean()))
+    ours_final = final_activation(model, layer_name, ours, filters)
+    row.update(ours_s=t_ours, ours_warm_s=t_ours_warm, ours_mean_activation=float(ours_final.mean()))
     macs = conv_macs(model, layer_name, size)
     flops = 4.0 * macs * 30 * n_filters  # forward + input-gradient backward, 2 FLOPs per MAC
     row.update(gmacs_per_image_forward=macs / 1e9, ours_gflops_per_s=flops / 1e9 / t_ours_warm)
@@ -182,8 +188,12 @@ def filter_case(name, model, layer_name, size, n_filters, value_range, reference
         row["ours_fraction_of_peak"] = row["ours_gflops_per_s"] / peak
     if reference:
         ref, t_ref = timed(keras_io_filters, model, layer_name, filters, init)
+        ref_final = final_activation(model, layer_name, ref, filters)
         row.update(reference_s=t_ref, speedup=t_ref / t_ours, speedup_warm=t_ref / t_ours_warm,
-                   reference_mean_activation=float(final_activation(model, layer_name, ref, filters).mean()),
+                   reference_mean_activation=float(ref_final.mean()),
+                   filters_ours_higher=int((ours_final > ref_final).sum()),
+                   max_relative_activation_diff=float(np.abs(ours_final - ref_final).max()
+                                                      / np.abs(ref_final).max()),
                    reference_gflops_per_s=flops / 1e9 / t_ref)
     row["load_after"] = load()
     return row
@@ -247,7 +257,8 @@ def run(quick, n_filters=64, cases=CASES, xception_images=32, warm=True):
         rows.append(gradcam_case(f"grad_cam Xception 299px", big, images, "block14_sepconv2_act", reference,
                                  batch_size=8))
         print(rows[-1], flush=True)
-    return {"backend": backend, "cpu": peak, "rows": rows, "gpu": _gpu()}
+    return {"backend": backend, "cpu": peak, "rows": rows, "gpu": _gpu(),
+            "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}
 
 
 def _gpu():

@@ -901,6 +901,10 @@ def render_times_table(docs_dir="docs") -> str:
 if __name__ == "__main__":
     import argparse
 
+    from cookbook.cli import prefer_onednn
+
+    prefer_onednn()
+
     parser = argparse.ArgumentParser(prog="python -m cookbook.render", description=__doc__.split("\n")[0])
     parser.add_argument("names", nargs="*", help="recipes to render (default: all)")
     parser.add_argument("--quick", action="store_true", help="small, fast renders (CI)")

@@ -698,6 +698,10 @@ def _random_transforms(rng, n, h, w, jitter, scales, degrees):
     return np.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1).astype("float32")
 
 
+# Input pixels per filter_images batch when batch_size is None (2**19, 16 images at 180 px).
+_AUTO_BATCH_PIXELS = 2**19
+
+
 def _filter_step_function(model, layer, method, border, lr, channels, value_range, jit_compile):
     def objective_for(state, onehot, transform):
         def objective(param):
@@ -747,7 +751,7 @@ def _measure_function(model, layer, border, jit_compile):
 
 
 def filter_images(model, layer, filters=None, *, method="plain", steps=None, lr=None,
-                  size=None, border=2, init=None, value_range=(0.0, 1.0), batch_size=64,
+                  size=None, border=2, init=None, value_range=(0.0, 1.0), batch_size=None,
                   jitter=8, scales=(0.9, 0.95, 1.0, 1.05, 1.1), degrees=10.0, seed=0,
                   jit_compile=False):
     """Images that maximize filters, by gradient ascent in input space (one per filter).
@@ -772,7 +776,10 @@ def filter_images(model, layer, filters=None, *, method="plain", steps=None, lr=
         init: optional start images (len(filters), H, W, C) for ``plain``.
         value_range: (low, high) of the model's inputs; the plain start is its middle
             plus 12.5% uniform noise, and regularized images are squashed into it.
-        batch_size: filters optimized together per batch.
+        batch_size: filters optimized together per batch. None picks about half a
+            megapixel of input per batch, at most 64 images (16 at 180x180, 64 at
+            64x64): on a 2-core CPU larger batches of large images got slower per
+            image, not faster (docs/performance.md).
         jitter, scales, degrees: the regularized method's random transformations
             (pixels of translation, scale factors to draw from, max rotation).
         seed: seed of the start noise and of the transformations.
@@ -790,7 +797,8 @@ def filter_images(model, layer, filters=None, *, method="plain", steps=None, lr=
                        "steps")
     lr = _check_number((10.0 if method == "plain" else 0.05) if lr is None else lr, "lr", 0.0, strict=True)
     border = _check_int(border, "border", minimum=0)
-    batch_size = _check_int(batch_size, "batch_size")
+    if batch_size is not None:
+        batch_size = _check_int(batch_size, "batch_size")
     jitter = _check_int(jitter, "jitter", minimum=0)
     degrees = _check_number(degrees, "degrees", minimum=0.0)
     if (not isinstance(scales, (tuple, list)) or not scales
@@ -809,6 +817,8 @@ def filter_images(model, layer, filters=None, *, method="plain", steps=None, lr=
         raise ValueError(f"size must be (height, width) of positive ints, got {size!r}")
     channels = input_shape[-1]
     h, w = int(size[0]), int(size[1])
+    if batch_size is None:
+        batch_size = max(1, min(64, _AUTO_BATCH_PIXELS // (h * w)))
     shape = _activation_shape(model, target, (h, w, channels))
     if shape[0] <= 2 * border or shape[1] <= 2 * border:
         raise ValueError(f"border={border} leaves nothing of layer {target.name!r}'s {shape[:2]} map")

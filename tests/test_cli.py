@@ -119,3 +119,12 @@ def test_unknown_recipe_from_the_console_exits_2_without_traceback():
     assert code == 2
     assert err.strip().startswith("cookbook: error: unknown recipe 'xceptoin'; did you mean xception")
     assert len(err.strip().splitlines()) == 1
+
+
+def test_the_command_line_asks_for_onednn_but_an_explicit_setting_wins(monkeypatch):
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    cli.prefer_onednn()
+    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "1"
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    cli.prefer_onednn()
+    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"

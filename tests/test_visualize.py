@@ -186,6 +186,8 @@ def test_bad_images_and_class_index_raise_clear_errors():
         V.filter_images(model, "feat", method="fancy")
     with pytest.raises(ValueError, match="filters must be in"):
         V.filter_images(model, "feat", [8])
+    with pytest.raises(ValueError, match="batch_size"):
+        V.filter_images(model, "feat", [0], batch_size=0)
 
 
 def test_non_finite_gradients_stop_with_a_clear_error():
@@ -260,6 +262,9 @@ def test_batched_filters_equal_one_at_a_time_and_regularized_raises_activation()
     for i, k in enumerate([0, 1, 5]):
         alone, _ = V.filter_images(model, "conv", [k], init=init[i:i + 1], steps=5, border=1)
         np.testing.assert_allclose(together[i], alone[0], rtol=1e-4, atol=1e-4)
+    in_pairs, pair_acts = V.filter_images(model, "conv", [0, 1, 5], init=init, steps=5, border=1, batch_size=2)
+    np.testing.assert_allclose(in_pairs, together, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(pair_acts, acts, rtol=1e-4, atol=1e-4)
     images, reg = V.filter_images(model, "conv", [0, 1], method="regularized", steps=20, border=1, jitter=1)
     assert images.shape == (2, 12, 12, 1) and images.min() >= 0 and images.max() <= 1
     gray = V.filter_images(model, "conv", [0, 1], steps=1, lr=1e-9, border=1)[1]
