@@ -34,11 +34,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# TensorFlow turns its oneDNN kernels on by default only on CPUs with AVX-512 VNNI/BF16 or
-# AMX; on an AVX2 CPU they are off unless asked for, and they change how batching pays
-# (see docs/performance.md). Both sides of every comparison run under the same setting;
-# set TF_ENABLE_ONEDNN_OPTS=0 to measure with them off.
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+from cookbook.cli import prefer_onednn  # noqa: E402
+
+# As the command line does. oneDNN changes how batching pays (docs/performance.md); both
+# sides of every comparison run under the same setting; TF_ENABLE_ONEDNN_OPTS=0 turns it off.
+prefer_onednn()
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

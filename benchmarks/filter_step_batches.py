@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 
-def ascent_step(features, channels):
+def ascent_step(features):
     @tf.function(autograph=False)
     def step(images, onehot):
         with tf.GradientTape() as tape:
@@ -48,7 +48,7 @@ def main(argv=None):
     model = keras.applications.ResNet50V2(weights=None, include_top=False, input_shape=(180, 180, 3))
     features = keras.Model(model.inputs, model.get_layer("conv3_block4_out").output)
     channels = features.output.shape[-1]
-    step = ascent_step(features, channels)
+    step = ascent_step(features)
     rng = np.random.default_rng(0)
     print(f"TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS', '(unset)')}")
     for batch in args.batches:

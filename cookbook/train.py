@@ -510,7 +510,7 @@ def train_recipe(name, dataset=None, epochs=None, quick=False, seed=0, verbose=1
     on 256 examples, for CI. Other keyword arguments go to :func:`fit`.
 
     The loss is binary cross-entropy for denoise (images in [0, 1], as keras-io trains
-    it). The test metric is accuracy for labels, PSNR (dB) for denoise and superres, and
+    it) and for masks. The test metric is accuracy for labels, PSNR (dB) for denoise and superres, and
     mean IoU (pet/background) for masks, computed in inference mode.
     """
     from cookbook import registry
@@ -563,8 +563,8 @@ def train_recipe(name, dataset=None, epochs=None, quick=False, seed=0, verbose=1
     if epochs is not None:
         fit_args["epochs"] = epochs
     if target in ("denoise", "masks"):
-        # Denoise as keras-io trains it: with MSE the sigmoid output of a mostly black
-        # canvas saturates at 0 and the model settles on a black picture.
+        # Per-pixel targets in [0, 1]. For denoise it is how keras-io trains it: with MSE
+        # the sigmoid output of a mostly black canvas saturates at 0 and stays black.
         fit_args["loss"] = "binary_crossentropy"
     if target in ("denoise", "superres"):
         fit_args["metrics"] = [psnr]
