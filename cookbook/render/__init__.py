@@ -31,9 +31,7 @@ is TensorFlow, so the render also runs with ``KERAS_BACKEND=jax`` and no TensorF
 Run it with ``cookbook render [NAMES] [--quick] [--device auto|cpu|gpu]`` or
 ``python -m cookbook.render [NAMES] [--quick]``.
 
-This module is also the mkdocs hook named in ``mkdocs.yml`` (the ``on_*`` functions at
-the end): it builds the recipe navigation by family from the registry, fails a strict
-build when a recipe has no page, and fills the recipe table on ``recipes/index.md``.
+The mkdocs hooks that read the manifests are a separate module, ``cookbook.docs_hooks``.
 """
 
 from __future__ import annotations
@@ -49,7 +47,7 @@ import sys
 import time
 from pathlib import Path
 
-from cookbook import io, registry
+from cookbook import io, registry, runtime
 
 RENDER_VERSION = 2
 DEVICES = ("auto", "cpu", "gpu")
@@ -120,7 +118,7 @@ def render(names=None, quick=False, device="auto", docs_dir="docs", progress=Tru
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
-    scope, device_name = _device_scope(device)
+    scope, device_name = runtime.device_scope(device)
     bar = _ProgressBar(total=len(todo) * len(_STEPS), enabled=progress)
     try:
         with scope:
@@ -220,7 +218,7 @@ def _render_recipe(recipe, folder, quick, device_name, bar) -> RenderResult:
         "device": device_name,
         "backend": backend,
         "metrics": metrics,
-        "versions": _versions(backend),
+        "versions": runtime.versions(backend),
     }
     io.write_json(folder / "manifest.json", manifest)  # last: it marks the render complete
     return RenderResult(recipe.name, folder, False, seconds, sorted(files) + ["manifest.json"], metrics,
@@ -634,68 +632,8 @@ def _display(image):
 # --- device, footer, progress --------------------------------------------------------------------
 
 
-def _device_scope(device):
-    """(context manager placing the work, name of the device) for ``device`` in auto|cpu|gpu."""
-    import keras
-
-    backend = keras.backend.backend()
-    gpus = _gpu_names(backend)
-    if device == "gpu" and not gpus:
-        raise RuntimeError(f"device='gpu' but the {backend} backend sees no GPU")
-    if gpus and device in ("auto", "gpu"):
-        return keras.device("gpu:0"), f"GPU: {gpus[0]}"
-    return keras.device("cpu:0"), f"CPU: {_cpu_name()}"
-
-
-def _gpu_names(backend) -> list:
-    try:
-        if backend == "tensorflow":
-            import tensorflow as tf
-
-            gpus = tf.config.list_physical_devices("GPU")
-            names = []
-            for gpu in gpus:
-                details = tf.config.experimental.get_device_details(gpu)
-                names.append(details.get("device_name", gpu.name))
-            return names
-        if backend == "jax":
-            import jax
-
-            return [d.device_kind for d in jax.devices() if d.platform in ("gpu", "cuda", "rocm")]
-        if backend == "torch":
-            import torch
-
-            return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    except Exception:  # noqa: BLE001 - no GPU runtime at all means no GPU
-        return []
-    return []
-
-
-def _cpu_name() -> str:
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{name}, {os.cpu_count()} cores"
-
-
-def _versions(backend) -> dict:
-    import keras
-    import numpy
-
-    versions = {"python": platform.python_version(), "keras": keras.__version__, "numpy": numpy.__version__}
-    module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend)
-    if module and module in sys.modules:
-        versions[module] = getattr(sys.modules[module], "__version__", "?")
-    return versions
-
-
 def _footer(device_name, backend, seconds, quick) -> str:
-    versions = ", ".join(f"{name} {version}" for name, version in _versions(backend).items())
+    versions = ", ".join(f"{name} {version}" for name, version in runtime.versions(backend).items())
     mode = " (quick render)" if quick else ""
     return (f"---\n\n<small>Rendered{mode} by `cookbook render` on {device_name}, "
             f"Keras backend `{backend}`, in {seconds:.0f} s. Versions: {versions}.</small>\n")
@@ -736,181 +674,3 @@ class _ProgressBar:
     def close(self):
         if self._bar is not None:
             self._bar.close()
-
-
-# --- mkdocs hook: navigation by family, one page per recipe --------------------------------------
-
-
-def _recipes_by_family() -> dict:
-    families = {}
-    for recipe in registry.all_recipes():
-        families.setdefault(recipe.family, []).append(recipe)
-    return dict(sorted(families.items()))
-
-
-def on_config(config):
-    """mkdocs hook: replace the ``Recipes`` nav entry by one section per family, from the registry."""
-    docs_dir = Path(config["docs_dir"])
-    families = _recipes_by_family()
-    for recipes in families.values():
-        for recipe in recipes:
-            if not (docs_dir / "recipes" / f"{recipe.name}.md").is_file():
-                log.warning(f"recipe {recipe.name!r} has no page docs/recipes/{recipe.name}.md")
-    section = ["recipes/index.md"] + [
-        {family: [f"recipes/{recipe.name}.md" for recipe in recipes]} for family, recipes in families.items()
-    ]
-    nav = config.get("nav") or []
-    for i, entry in enumerate(nav):
-        if isinstance(entry, dict) and "Recipes" in entry:
-            nav[i] = {"Recipes": section}
-            break
-    else:
-        nav.append({"Recipes": section})
-    config["nav"] = nav
-    return config
-
-
-def on_files(files, config):
-    """mkdocs hook: leave out pages of recipes that are not in the registry (drafts), with a note."""
-    known = set(registry.names())
-    for file in list(files):
-        path = Path(file.src_uri)
-        is_recipe_page = path.parent.as_posix() == "recipes" and path.suffix == ".md" and path.stem != "index"
-        if is_recipe_page and path.stem not in known:
-            log.info(f"leaving out {file.src_uri}: no recipe called {path.stem!r}")
-            files.remove(file)
-    return files
-
-
-def on_page_markdown(markdown, page, config, files):
-    """mkdocs hook: fill ``<!-- recipe-table -->`` (recipes by family), ``<!-- render-times -->``
-    and ``<!-- api: cookbook.MODULE -->`` (the module's reference, from its docstrings)."""
-    import re
-
-    markdown = re.sub(r"<!-- api: ([\w.]+) -->", lambda match: api_markdown(match.group(1)), markdown)
-    if "<!-- render-times -->" in markdown:
-        markdown = markdown.replace("<!-- render-times -->", render_times_table(Path(config["docs_dir"])))
-    if "<!-- recipe-table -->" not in markdown:
-        return markdown
-    lines = []
-    for family, recipes in _recipes_by_family().items():
-        lines += [f"### {family}", "", "| recipe | what it is | builders | task |", "| --- | --- | --- | --- |"]
-        for recipe in recipes:
-            builders = ", ".join(f"`{name}`" for name in recipe.builders)
-            lines.append(f"| [{recipe.name}]({recipe.name}.md) | {recipe.title} | {builders} | {recipe.task} |")
-        lines.append("")
-    return markdown.replace("<!-- recipe-table -->", "\n".join(lines))
-
-
-_SECTIONS = ("Args", "Arguments", "Returns", "Raises", "Yields", "Example", "Examples", "Attributes")
-
-
-def _docstring_markdown(doc: str) -> str:
-    """A Google-style docstring as Markdown: prose, then Args as a list, Returns/Raises as text."""
-    import re
-    import textwrap
-
-    doc = re.sub(r":(?:class|func|meth|mod|attr|data|exc|obj):`~?([^`]+)`", r"`\1`", doc).replace("``", "`")
-    out, section, block = [], None, []
-
-    def flush():
-        if section is None:
-            return
-        body = textwrap.dedent("\n".join(block)).strip("\n")
-        if section in ("Example", "Examples"):
-            out.append(f"**{section}**\n\n```python\n{body}\n```\n")
-        elif section in ("Args", "Arguments", "Attributes"):
-            items = []
-            for line in body.splitlines():
-                if line and not line[0].isspace() and ":" in line:
-                    name, _, rest = line.partition(":")
-                    items.append(f"- `{name.strip()}`: {rest.strip()}")
-                elif items:
-                    items[-1] += " " + line.strip()
-            out.append(f"**{section}**\n\n" + "\n".join(items) + "\n")
-        else:
-            out.append(f"**{section}:** " + " ".join(line.strip() for line in body.splitlines()) + "\n")
-
-    prose = []
-    for line in doc.splitlines():
-        header = line.strip().rstrip(":")
-        if line.strip().endswith(":") and header in _SECTIONS and not line.startswith(" "):
-            flush()
-            section, block = header, []
-        elif section is None:
-            prose.append(line)
-        else:
-            block.append(line)
-    flush()
-    return "\n".join(prose).strip() + "\n\n" + "\n".join(out)
-
-
-def api_markdown(module_name: str) -> str:
-    """The reference of a module's public names (``__all__``), generated from their docstrings."""
-    import importlib
-
-    module = importlib.import_module(module_name)
-    names = getattr(module, "__all__", None) or sorted(n for n in vars(module) if not n.startswith("_"))
-    parts = []
-    for name in names:
-        obj = getattr(module, name)
-        if inspect.isclass(obj) or inspect.isfunction(obj):
-            kind = "class" if inspect.isclass(obj) else "def"
-            try:
-                parameters = []
-                for p in inspect.signature(obj).parameters.values():
-                    star = p.kind == p.KEYWORD_ONLY and not any(q.startswith("*") for q in parameters)
-                    parameters += ["*"] * star + [str(p)]
-            except (TypeError, ValueError):
-                parameters = ["..."]
-            signature = f"({', '.join(parameters)})"
-            if len(name) + len(signature) > 90:
-                signature = "(\n" + "".join(f"    {p},\n" for p in parameters) + ")"
-            parts.append(f"### `{name}`\n\n```python\n{kind} {name}{signature}\n```\n\n"
-                         f"{_docstring_markdown(inspect.getdoc(obj) or '(no docstring)')}")
-        else:
-            parts.append(f"### `{name}`\n\n```python\n{name} = {obj!r}\n```\n")
-    return "\n".join(parts)
-
-
-def render_times_table(docs_dir="docs") -> str:
-    """A Markdown table of the time each recipe's committed render took, from the manifests."""
-    rows = ["| recipe | render time | CPU time | test metric | device | backend |",
-            "| --- | ---: | ---: | --- | --- | --- |"]
-    total, count = 0.0, 0
-    for recipe in registry.all_recipes():
-        try:
-            manifest = json.loads((Path(docs_dir) / ASSETS / recipe.name / "manifest.json").read_text("utf-8"))
-        except (OSError, ValueError):
-            rows.append(f"| [{recipe.name}](recipes/{recipe.name}.md) | not rendered | | | | |")
-            continue
-        metrics = {k: v for k, v in manifest.get("metrics", {}).items() if k.startswith("test_")}
-        metric = ", ".join(f"{k[5:].replace('_', ' ')} {v:.3f}" for k, v in metrics.items())
-        quick = " (quick)" if manifest.get("key", {}).get("quick") else ""
-        cpu = f"{manifest['cpu_seconds']:.0f} s" if "cpu_seconds" in manifest else ""
-        rows.append(f"| [{recipe.name}](recipes/{recipe.name}.md) | {manifest.get('seconds', 0):.0f} s{quick} | "
-                    f"{cpu} | {metric} | {manifest.get('device', '')} | {manifest.get('backend', '')} |")
-        total += float(manifest.get("seconds", 0.0))
-        count += 1
-    rows.append(f"| **all {count}** | **{total / 60:.1f} min** | | | | |")
-    return "\n".join(rows) + "\n"
-
-
-# --- python -m cookbook.render --------------------------------------------------------------------
-
-if __name__ == "__main__":
-    import argparse
-
-    from cookbook.cli import prefer_onednn
-
-    prefer_onednn()
-
-    parser = argparse.ArgumentParser(prog="python -m cookbook.render", description=__doc__.split("\n")[0])
-    parser.add_argument("names", nargs="*", help="recipes to render (default: all)")
-    parser.add_argument("--quick", action="store_true", help="small, fast renders (CI)")
-    parser.add_argument("--device", choices=DEVICES, default="auto")
-    parser.add_argument("--docs-dir", default="docs")
-    arguments = parser.parse_args()
-    for item in render(arguments.names or None, arguments.quick, arguments.device, arguments.docs_dir):
-        state = "up to date" if item.skipped else f"rendered in {item.seconds:.0f} s"
-        print(f"{item.name}: {state} on {item.device}; " + ", ".join(f"{k}={v:.3f}" for k, v in item.metrics.items()))

@@ -1,0 +1,173 @@
+"""The mkdocs hooks (named in ``mkdocs.yml``): navigation, API pages, tables read from manifests.
+
+They only read: the registry for the navigation, the docstrings for the API reference,
+and the render's ``manifest.json`` files for every table. Nothing here trains or draws.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+from pathlib import Path
+
+from cookbook import registry
+
+ASSETS = Path("assets") / "recipes"
+log = logging.getLogger("mkdocs.plugins.cookbook")
+
+
+
+def _recipes_by_family() -> dict:
+    families = {}
+    for recipe in registry.all_recipes():
+        families.setdefault(recipe.family, []).append(recipe)
+    return dict(sorted(families.items()))
+
+
+def on_config(config):
+    """mkdocs hook: replace the ``Recipes`` nav entry by one section per family, from the registry."""
+    docs_dir = Path(config["docs_dir"])
+    families = _recipes_by_family()
+    for recipes in families.values():
+        for recipe in recipes:
+            if not (docs_dir / "recipes" / f"{recipe.name}.md").is_file():
+                log.warning(f"recipe {recipe.name!r} has no page docs/recipes/{recipe.name}.md")
+    section = ["recipes/index.md"] + [
+        {family: [f"recipes/{recipe.name}.md" for recipe in recipes]} for family, recipes in families.items()
+    ]
+    nav = config.get("nav") or []
+    for i, entry in enumerate(nav):
+        if isinstance(entry, dict) and "Recipes" in entry:
+            nav[i] = {"Recipes": section}
+            break
+    else:
+        nav.append({"Recipes": section})
+    config["nav"] = nav
+    return config
+
+
+def on_files(files, config):
+    """mkdocs hook: leave out pages of recipes that are not in the registry (drafts), with a note."""
+    known = set(registry.names())
+    for file in list(files):
+        path = Path(file.src_uri)
+        is_recipe_page = path.parent.as_posix() == "recipes" and path.suffix == ".md" and path.stem != "index"
+        if is_recipe_page and path.stem not in known:
+            log.info(f"leaving out {file.src_uri}: no recipe called {path.stem!r}")
+            files.remove(file)
+    return files
+
+
+def on_page_markdown(markdown, page, config, files):
+    """mkdocs hook: fill ``<!-- recipe-table -->`` (recipes by family), ``<!-- render-times -->``
+    and ``<!-- api: cookbook.MODULE -->`` (the module's reference, from its docstrings)."""
+    import re
+
+    markdown = re.sub(r"<!-- api: ([\w.]+) -->", lambda match: api_markdown(match.group(1)), markdown)
+    if "<!-- render-times -->" in markdown:
+        markdown = markdown.replace("<!-- render-times -->", render_times_table(Path(config["docs_dir"])))
+    if "<!-- recipe-table -->" not in markdown:
+        return markdown
+    lines = []
+    for family, recipes in _recipes_by_family().items():
+        lines += [f"### {family}", "", "| recipe | what it is | builders | task |", "| --- | --- | --- | --- |"]
+        for recipe in recipes:
+            builders = ", ".join(f"`{name}`" for name in recipe.builders)
+            lines.append(f"| [{recipe.name}]({recipe.name}.md) | {recipe.title} | {builders} | {recipe.task} |")
+        lines.append("")
+    return markdown.replace("<!-- recipe-table -->", "\n".join(lines))
+
+
+_SECTIONS = ("Args", "Arguments", "Returns", "Raises", "Yields", "Example", "Examples", "Attributes")
+
+
+def _docstring_markdown(doc: str) -> str:
+    """A Google-style docstring as Markdown: prose, then Args as a list, Returns/Raises as text."""
+    import re
+    import textwrap
+
+    doc = re.sub(r":(?:class|func|meth|mod|attr|data|exc|obj):`~?([^`]+)`", r"`\1`", doc).replace("``", "`")
+    out, section, block = [], None, []
+
+    def flush():
+        if section is None:
+            return
+        body = textwrap.dedent("\n".join(block)).strip("\n")
+        if section in ("Example", "Examples"):
+            out.append(f"**{section}**\n\n```python\n{body}\n```\n")
+        elif section in ("Args", "Arguments", "Attributes"):
+            items = []
+            for line in body.splitlines():
+                if line and not line[0].isspace() and ":" in line:
+                    name, _, rest = line.partition(":")
+                    items.append(f"- `{name.strip()}`: {rest.strip()}")
+                elif items:
+                    items[-1] += " " + line.strip()
+            out.append(f"**{section}**\n\n" + "\n".join(items) + "\n")
+        else:
+            out.append(f"**{section}:** " + " ".join(line.strip() for line in body.splitlines()) + "\n")
+
+    prose = []
+    for line in doc.splitlines():
+        header = line.strip().rstrip(":")
+        if line.strip().endswith(":") and header in _SECTIONS and not line.startswith(" "):
+            flush()
+            section, block = header, []
+        elif section is None:
+            prose.append(line)
+        else:
+            block.append(line)
+    flush()
+    return "\n".join(prose).strip() + "\n\n" + "\n".join(out)
+
+
+def api_markdown(module_name: str) -> str:
+    """The reference of a module's public names (``__all__``), generated from their docstrings."""
+    import importlib
+
+    module = importlib.import_module(module_name)
+    names = getattr(module, "__all__", None) or sorted(n for n in vars(module) if not n.startswith("_"))
+    parts = []
+    for name in names:
+        obj = getattr(module, name)
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            kind = "class" if inspect.isclass(obj) else "def"
+            try:
+                parameters = []
+                for p in inspect.signature(obj).parameters.values():
+                    star = p.kind == p.KEYWORD_ONLY and not any(q.startswith("*") for q in parameters)
+                    parameters += ["*"] * star + [str(p)]
+            except (TypeError, ValueError):
+                parameters = ["..."]
+            signature = f"({', '.join(parameters)})"
+            if len(name) + len(signature) > 90:
+                signature = "(\n" + "".join(f"    {p},\n" for p in parameters) + ")"
+            parts.append(f"### `{name}`\n\n```python\n{kind} {name}{signature}\n```\n\n"
+                         f"{_docstring_markdown(inspect.getdoc(obj) or '(no docstring)')}")
+        else:
+            parts.append(f"### `{name}`\n\n```python\n{name} = {obj!r}\n```\n")
+    return "\n".join(parts)
+
+
+def render_times_table(docs_dir="docs") -> str:
+    """A Markdown table of the time each recipe's committed render took, from the manifests."""
+    rows = ["| recipe | render time | CPU time | test metric | device | backend |",
+            "| --- | ---: | ---: | --- | --- | --- |"]
+    total, count = 0.0, 0
+    for recipe in registry.all_recipes():
+        try:
+            manifest = json.loads((Path(docs_dir) / ASSETS / recipe.name / "manifest.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            rows.append(f"| [{recipe.name}](recipes/{recipe.name}.md) | not rendered | | | | |")
+            continue
+        metrics = {k: v for k, v in manifest.get("metrics", {}).items() if k.startswith("test_")}
+        metric = ", ".join(f"{k[5:].replace('_', ' ')} {v:.3f}" for k, v in metrics.items())
+        quick = " (quick)" if manifest.get("key", {}).get("quick") else ""
+        cpu = f"{manifest['cpu_seconds']:.0f} s" if "cpu_seconds" in manifest else ""
+        rows.append(f"| [{recipe.name}](recipes/{recipe.name}.md) | {manifest.get('seconds', 0):.0f} s{quick} | "
+                    f"{cpu} | {metric} | {manifest.get('device', '')} | {manifest.get('backend', '')} |")
+        total += float(manifest.get("seconds", 0.0))
+        count += 1
+    rows.append(f"| **all {count}** | **{total / 60:.1f} min** | | | | |")
+    return "\n".join(rows) + "\n"
