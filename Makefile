@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make site   render every recipe on the built-in data and build the docs site
-#   make test   run the test suite (default suite, the JAX pass, the browser test)
+#   make test   run the test suite (default suite, the JAX and PyTorch passes, the browser test)
 # Each installs what it needs: a virtual environment in .venv, plus graphviz and
 # Chromium from Debian's packages when they are missing.
 
@@ -11,10 +11,14 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install system-deps test test-fast site render clean
 
+# The recipe checks that hold on every backend (marker `backends`): the default suite runs
+# them on TensorFlow, `make test` again on JAX and PyTorch.
+BACKEND_TESTS := -m 'backends and not heavy' tests/test_recipes.py tests/test_backends.py
+
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,jax,docs]'
+	$(PY) -m pip install -q -e '.[dev,jax,torch,docs]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -28,6 +32,8 @@ system-deps:
 test: install system-deps
 	$(PY) -m pytest -q -p no:cacheprovider
 	KERAS_BACKEND=jax $(PY) -m pytest -q -p no:cacheprovider -m "not slow" tests/test_visualize.py
+	KERAS_BACKEND=jax $(PY) -m pytest -q -p no:cacheprovider $(BACKEND_TESTS)
+	KERAS_BACKEND=torch $(PY) -m pytest -q -p no:cacheprovider $(BACKEND_TESTS)
 	$(PY) -m pytest -q -p no:cacheprovider -m heavy
 	$(PY) -m pytest -q -p no:cacheprovider -m browser tests/test_site_browser.py
 

@@ -38,8 +38,8 @@ import numpy as np  # noqa: E402
 
 from cookbook import data as cdata  # noqa: E402
 from cookbook import io as cio  # noqa: E402
-from recipes import audio  # noqa: E402
-from recipes import autoencoder as ae  # noqa: E402
+from cookbook.recipes import audio  # noqa: E402
+from cookbook.recipes import autoencoder as ae  # noqa: E402
 
 MEASURES = ("m5", "denoise", "unet", "superres")
 NOISE_SIGMA = 0.2  # the noise cookbook.train adds for target "denoise"

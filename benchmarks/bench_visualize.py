@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from cookbook.cli import prefer_onednn  # noqa: E402
+from cookbook.runtime import prefer_onednn  # noqa: E402
 
 # As the command line does. oneDNN changes how batching pays (docs/performance.md); both
 # sides of every comparison run under the same setting; TF_ENABLE_ONEDNN_OPTS=0 turns it off.
@@ -175,11 +175,11 @@ def filter_case(name, model, layer_name, size, n_filters, value_range, reference
            "batch_size": "auto (filter_images' default)",
            "backend": keras.backend.backend(), "load_before": load()}
     (ours, ours_act), t_ours = timed(visualize.filter_images, model, layer_name, filters, size=tuple(size),
-                                     init=init, value_range=value_range)
+                                     init=init, value_range=value_range, method="plain")
     t_ours_warm = t_ours
     if warm:  # a second call: the compiled step is cached on the model
         (_, _), t_ours_warm = timed(visualize.filter_images, model, layer_name, filters, size=tuple(size),
-                                    init=init, value_range=value_range)
+                                    init=init, value_range=value_range, method="plain")
     ours_final = final_activation(model, layer_name, ours, filters)
     row.update(ours_s=t_ours, ours_warm_s=t_ours_warm, ours_mean_activation=float(ours_final.mean()))
     macs = conv_macs(model, layer_name, size)
@@ -228,7 +228,7 @@ CASES = ("filters-big", "filters-small", "gradcam-small", "gradcam-xception")
 
 
 def run(quick, n_filters=64, cases=CASES, xception_images=32, warm=True):
-    from recipes import residual, xception
+    from cookbook.recipes import residual, xception
 
     keras.utils.set_random_seed(0)
     peak = cpu_peak_gflops()

@@ -4,25 +4,32 @@
     cookbook show NAME                 the idea, builders and blocks of a recipe
     cookbook summary NAME [--cost]     model.summary() (and the cost table) of a builder
     cookbook copy NAME DEST [--force]  write the standalone recipe file
-    cookbook train NAME                train the demo configuration on built-in data
+    cookbook train NAME [--output M]   train the demo configuration on built-in data
     cookbook render [NAMES]            render the docs pages
 
-Errors print one line and exit non-zero: 2 for an unknown name or bad usage, 1 for
-anything else. Keras is imported only when a command needs it, so ``--backend`` can
-still choose the backend.
+Names are matched case-insensitively. Errors print one line and exit non-zero: 2 for
+an unknown name or bad usage, 1 for anything else. ``list``, ``show`` and ``copy``
+read the recipes' files and never import Keras; the other commands import it only once
+the arguments are parsed, so ``--backend`` can still choose the backend.
 """
 
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
 import sys
+import time
 from pathlib import Path
 
-from cookbook import io, registry
+from cookbook import io, registry, runtime, tasks
 
 EXIT_ERROR, EXIT_USAGE = 1, 2
+
+# What `train --help` lists. The modules that define them import NumPy and Keras, which
+# the CLI must not pay for before it needs them; tests/test_cli.py keeps these equal.
+BUILTIN_DATASETS = ("cluttered_digits", "synthetic_audio")  # functions of cookbook.data
+REAL_DATASETS = ("cifar10", "oxford_iiit_pet", "speech_commands")  # cookbook.data.REAL_DATASETS
+TARGETS = ("labels", "denoise", "masks", "superres")  # cookbook.train.TARGETS
 
 
 class UsageError(Exception):
@@ -39,12 +46,9 @@ class _Parser(argparse.ArgumentParser):
 
 def cmd_list(args) -> None:
     rows = [("name", "family", "paper", "default build", "params")]
-    recipes = registry.all_recipes()
-    for i, recipe in enumerate(recipes, start=1):
-        _progress(f"counting parameters {i}/{len(recipes)}: {recipe.name}")
-        count = _default_param_count(recipe)
-        rows.append((recipe.name, recipe.family, _shorten(recipe.papers[0], 48), recipe.default_builder, f"{count:,}"))
-    _progress("")
+    for recipe in registry.all_recipes():
+        rows.append((recipe.name, recipe.family, _shorten(recipe.papers[0], 48), recipe.default_builder,
+                     _count(recipe.params())))
     print(_table(rows))
 
 
@@ -54,16 +58,24 @@ def cmd_show(args) -> None:
     print(f"family: {recipe.family}    task: {recipe.task}")
     for paper in recipe.papers:
         print(f"paper:  {paper}")
-    print(f"\n{recipe.idea}\n\nbuilders:")
+    print(f"\n{_idea(recipe.idea)}\n\nbuilders:")
     for name, meta in recipe.builders.items():
-        twin = f"  (twin of keras.applications.{meta['twin']})" if meta.get("twin") else ""
-        print(f"  {name}{_signature(recipe.builder(name))}{twin}")
-        print(f"      {_first_line(recipe.builder(name))}")
+        _print_function(name, recipe.signatures[name])
+        facts = ["default" if name == recipe.default_builder else "",
+                 f"{_count(meta['params'])} parameters" if "params" in meta else "",
+                 f"twin of keras.applications.{meta['twin']}" if meta.get("twin") else ""]
+        if any(facts):
+            print(f"      ({'; '.join(fact for fact in facts if fact)})")
     print("blocks:")
     for name in recipe.blocks:
-        print(f"  {name}{_signature(recipe.block(name))}")
-        print(f"      {_first_line(recipe.block(name))}")
-    print(f"demo:   {recipe.demo['builder']}(**{recipe.demo['kwargs']}) on {recipe.demo.get('dataset')}")
+        _print_function(name, recipe.signatures[name])
+    demo = recipe.demo
+    print(f"demo:   {demo['builder']}({', '.join(f'{k}={_text(v)}' for k, v in demo['kwargs'].items())})")
+    settings = [f"on {tasks.get(recipe.task).dataset}", f"{demo['epochs']} epochs" if "epochs" in demo else "",
+                f"batch size {demo['batch_size']}" if "batch_size" in demo else "",
+                f"learning rate {_text(demo['learning_rate'])}" if "learning_rate" in demo else ""]
+    if any(settings):
+        print(f"        {', '.join(setting for setting in settings if setting)}")
     print(f"stages: {', '.join(recipe.stages)}")
     print(f"\ncopy it: cookbook copy {recipe.name} ./models/")
 
@@ -89,16 +101,23 @@ def cmd_copy(args) -> None:
 
 
 def copy_recipe(recipe: registry.Recipe, dest, force: bool = False) -> Path:
-    """Write the recipe's file to ``dest`` (a folder or a file path); never overwrite silently."""
-    dest = Path(dest)
-    if dest.is_dir() or str(dest).endswith(("/", os.sep)):
+    """Write the recipe's file to ``dest`` and return the path written.
+
+    ``dest`` is a folder when it exists as one, ends with a separator, or does not exist
+    and has no ``.py`` suffix (``./models/``, ``models``): the file keeps its name there,
+    and a missing folder is created. Otherwise it is the file path. An existing file is
+    overwritten only with ``force``.
+    """
+    text = os.fspath(dest)
+    dest = Path(text)
+    if dest.is_dir() or text.endswith(("/", os.sep)) or (not dest.exists() and dest.suffix != ".py"):
         dest = dest / recipe.path.name
     if dest.suffix != ".py":
-        raise ValueError(f"DEST must be a folder or a .py file path, got {str(dest)!r}")
+        raise ValueError(f"DEST must be a folder or a .py file path, got {text!r}")
+    if dest.is_dir():
+        raise IsADirectoryError(f"{dest} is a folder")
     if dest.exists() and not force:
         raise FileExistsError(f"{dest} exists; use --force to overwrite it")
-    if dest.exists() and dest.is_dir():
-        raise IsADirectoryError(f"{dest} is a folder")
     try:
         io.write_text(dest, recipe.source)
     except OSError as error:
@@ -107,55 +126,81 @@ def copy_recipe(recipe: registry.Recipe, dest, force: bool = False) -> Path:
 
 
 def cmd_train(args) -> None:
+    start = time.perf_counter()
+    recipe = registry.get(args.name)
+    if args.output and Path(args.output).suffix != ".keras":
+        raise ValueError(f"--output must be a .keras file path, got {args.output!r}")
     from cookbook import train
 
-    kwargs = {"dataset": args.dataset, "epochs": args.epochs, "quick": args.quick}
-    result = train.train_recipe(args.name, **kwargs)
-    metrics = "  ".join(f"{key}={value:.4f}" for key, value in result.metrics.items())
-    print(f"{args.name}: {metrics}  ({result.seconds:.1f} s)")
+    fit_kwargs = {"batch_size": args.batch_size, "learning_rate": args.learning_rate,
+                  "jit_compile": False if args.no_jit else None}
+    result = train.train_recipe(recipe.name, dataset=args.dataset, epochs=args.epochs, quick=args.quick,
+                                **{key: value for key, value in fit_kwargs.items() if value is not None})
+    if args.output:
+        with io.atomic_path(args.output) as tmp:
+            result.model.save(tmp)
+        print(f"saved the trained model to {args.output}")
+    metrics = "  ".join(f"{key}={_metric(value)}" for key, value in result.metrics.items()
+                        if not key.endswith("seconds"))
+    print(f"{recipe.name}: {metrics}  wall {time.perf_counter() - start:.1f} s")
 
 
 def cmd_render(args) -> None:
     from cookbook import render
 
-    for name in args.names:
-        registry.get(name)  # unknown names fail before any work starts
-    render.render(names=args.names or None, quick=args.quick, device=args.device)
+    names = [registry.get(name).name for name in args.names]  # unknown names fail before any work
+    results = render.render(names=names or None, quick=args.quick, device=args.device,
+                            docs_dir=args.docs_dir, force=args.force)
+    for result in results:
+        state = "up to date, skipped (--force renders it again)" if result.skipped else "rendered"
+        metric = _render_metric(result.metrics)
+        print(f"{result.name}: {state}; {metric} in {result.seconds:.0f} s on {result.device}")
+
+
+def _render_metric(metrics) -> str:
+    if "test_accuracy" in metrics:
+        pointing = f", pointing game {metrics['pointing_game']:.2f}" if "pointing_game" in metrics else ""
+        return f"test accuracy {metrics['test_accuracy']:.3f}{pointing}"
+    if "psnr_gain_db" in metrics:
+        return f"PSNR gain {metrics['psnr_gain_db']:.1f} dB"
+    return "no test metric"
 
 
 # --- helpers ---------------------------------------------------------------------------
 
 
-def _progress(message: str) -> None:
-    if sys.stderr.isatty():
-        sys.stderr.write("\r\033[K" + message)
-        sys.stderr.flush()
+def _idea(text: str) -> str:
+    """The docstring's idea without its "Paper(s):" paragraph: show prints PAPERS."""
+    paragraphs = text.split("\n\n")
+    return "\n\n".join(p for p in paragraphs if not p.startswith(("Paper:", "Papers:")))
 
 
-def _default_param_count(recipe) -> int:
-    """Parameters of the default build, cached by the recipe file's hash."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "keras-cookbook" / "params.json"
-    key = f"{recipe.name}:{recipe.default_builder}:{recipe.source_hash}"
-    counts = _read_json(cache)
-    if key not in counts:
-        import keras
-
-        counts[key] = recipe.builder()().count_params()
-        keras.backend.clear_session()
-        try:
-            io.write_json(cache, counts)
-        except OSError:
-            pass  # a read-only home only costs the cache
-    return counts[key]
+def _print_function(name: str, signature: registry.Signature) -> None:
+    print(f"  {name}{signature.parameters}")
+    if signature.summary:
+        print(f"      {signature.summary}")
 
 
-def _read_json(path: Path) -> dict:
-    import json
+def _count(value) -> str:
+    """An integer with thousands separators (25,636,712); '' when unknown."""
+    return "" if value is None else f"{value:,}"
 
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
+
+def _metric(value) -> str:
+    return _count(value) if isinstance(value, int) else f"{value:.4f}"
+
+
+def _text(value) -> str:
+    """A value as a person writes it: 0.005, 0.003922 for 1/255, (64, 64, 1)."""
+    if isinstance(value, float):
+        short = repr(value)
+        return short if len(short) <= 8 else f"{value:.4g}"
+    if isinstance(value, (tuple, list)):
+        items = ", ".join(_text(item) for item in value) + ("," if len(value) == 1 and isinstance(value, tuple) else "")
+        return f"({items})" if isinstance(value, tuple) else f"[{items}]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key!r}: {_text(item)}" for key, item in value.items()) + "}"
+    return repr(value)
 
 
 def _shorten(text: str, width: int) -> str:
@@ -170,12 +215,17 @@ def _parse_shape(text: str) -> tuple:
     return shape
 
 
-def _signature(function) -> str:
-    return str(inspect.signature(function))
+def _positive(kind):
+    """An argparse type: a ``kind`` (int or float) above zero."""
 
+    def parse(text):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+        return value
 
-def _first_line(function) -> str:
-    return (inspect.getdoc(function) or "").split("\n")[0]
+    parse.__name__ = kind.__name__  # argparse says "invalid int value: 'x'"
+    return parse
 
 
 def _table(rows) -> str:
@@ -183,6 +233,12 @@ def _table(rows) -> str:
     lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
+
+
+def _train_epilog() -> str:
+    return (f"datasets: built-in (no download): {', '.join(BUILTIN_DATASETS)}\n"
+            f"          real (tensorflow-datasets): {', '.join(REAL_DATASETS)}\n"
+            f"targets:  {', '.join(TARGETS)} (the recipe's task picks one: cookbook.tasks)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -200,65 +256,49 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--builder", help="builder to use (default: the recipe's default)")
     summary.add_argument("--input-shape", help="input shape, e.g. 64,64,3 (audio: 16000,1)")
     summary.add_argument("--cost", action="store_true", help="also print parameters and MACs per block")
-    summary.set_defaults(run=cmd_summary)
+    summary.set_defaults(run=cmd_summary, keras=True)
 
     copy = commands.add_parser("copy", help="write the standalone recipe file to DEST")
     copy.add_argument("name")
-    copy.add_argument("dest", help="a folder (the file keeps its name) or a .py file path")
+    copy.add_argument("dest", help="a folder (created if missing; the file keeps its name) or a .py file path")
     copy.add_argument("--force", action="store_true", help="overwrite an existing file")
     copy.set_defaults(run=cmd_copy)
 
-    train = commands.add_parser("train", help="train the demo configuration on built-in data")
+    train = commands.add_parser("train", help="train the demo configuration on built-in data",
+                                epilog=_train_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("name")
-    train.add_argument("--dataset", help="dataset name (default: the recipe's demo dataset)")
-    train.add_argument("--epochs", type=int, help="epochs (default: the recipe's demo setting)")
+    train.add_argument("--dataset", help="dataset name (default: the recipe's demo dataset; see below)")
+    train.add_argument("--epochs", type=_positive(int), help="epochs (default: the recipe's demo setting)")
+    train.add_argument("--batch-size", type=_positive(int), help="batch size (default: the demo's, or 64)")
+    train.add_argument("--learning-rate", type=_positive(float), help="peak learning rate (default: the demo's)")
+    train.add_argument("--output", metavar="PATH", help="save the trained model to PATH (a .keras file)")
+    train.add_argument("--no-jit", action="store_true", help="do not compile the training step with XLA")
     train.add_argument("--backend", choices=("tensorflow", "jax", "torch"), help="Keras backend")
     train.add_argument("--quick", action="store_true", help="a very short run, for smoke tests")
-    train.set_defaults(run=cmd_train)
+    train.set_defaults(run=cmd_train, keras=True)
 
     render = commands.add_parser("render", help="train the demos and render the docs pages")
     render.add_argument("names", nargs="*", help="recipes to render (default: all)")
     render.add_argument("--quick", action="store_true", help="small, fast renders (CI)")
-    render.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
-    render.set_defaults(run=cmd_render)
+    render.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
+                        help="where to train and draw (gpu: fail at once when none is visible)")
+    render.add_argument("--force", action="store_true", help="render again even when up to date")
+    render.add_argument("--docs-dir", default="docs", help="the docs folder to write under (default: docs)")
+    render.set_defaults(run=cmd_render, keras=True)
     return parser
 
 
-def _import_keras_quietly() -> None:
-    """Import keras with the C++ start-up chatter of TensorFlow's CUDA build silenced."""
-    if "keras" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            import keras  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def prefer_onednn() -> None:
-    """Ask TensorFlow for its oneDNN CPU kernels, unless TF_ENABLE_ONEDNN_OPTS is set.
-
-    TensorFlow turns them on by default only on CPUs with AVX-512 VNNI/BF16 or AMX; on
-    an AVX2 CPU they train the demos about 1.3x faster (docs/performance.md). It must run
-    before TensorFlow is imported; an explicit TF_ENABLE_ONEDNN_OPTS=0 still wins.
-    """
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-
-
 def main(argv=None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    prefer_onednn()
+    runtime.quiet_logs("3")
+    runtime.prefer_onednn()
     try:
         args = build_parser().parse_args(argv)
         if getattr(args, "backend", None):
             if "keras" in sys.modules and sys.modules["keras"].backend.backend() != args.backend:
                 raise UsageError("--backend must be chosen before keras is imported")
             os.environ["KERAS_BACKEND"] = args.backend
-        _import_keras_quietly()
+        if getattr(args, "keras", False):
+            runtime.import_keras_quietly()
         args.run(args)
     except BrokenPipeError:  # e.g. `cookbook show x | head`
         sys.stderr.close()

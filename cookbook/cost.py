@@ -22,6 +22,9 @@ This is how the docs show why 1x1 reductions and factorized convolutions are che
   shares it (``stem_conv``, ``stem_bn`` -> ``stem``), else stands alone (``avg_pool``).
   Pass ``group=`` (a callable from layer name to block name) to use another rule.
 
+**Receptive fields** (:func:`receptive_field`): the size, jump and start of a layer's
+output units in input pixels, from the layer graph.
+
 Layers that Keras named itself (``conv2d_3``) belong to no block and stand alone.
 Nested models are walked: their layers appear as ``outer/inner``. A layer called more
 than once (shared weights) is counted once, at its first call.
@@ -36,8 +39,8 @@ from collections import Counter
 
 import keras
 
-__all__ = ["BLOCK_PATTERN", "BlockCost", "LayerCost", "block_costs", "block_name", "format_cost",
-           "layer_costs"]
+__all__ = ["BLOCK_PATTERN", "BlockCost", "LayerCost", "ReceptiveField", "block_costs", "block_name",
+           "format_cost", "layer_costs", "receptive_field"]
 
 BLOCK_PATTERN = re.compile(r"^(?:[A-Za-z]+_)*(?:[A-Za-z]*\d+[a-z]?)(?:_block\d+[a-z]?)?(?=_|$)")
 _UNCOUNTED = (
@@ -276,3 +279,250 @@ def format_cost(model, by="layer", markdown=False, group=None) -> str:
     if uncounted:
         text += f"\n\nMACs not counted for: {', '.join(uncounted)}"
     return text
+
+
+# --- receptive fields ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ReceptiveField:
+    """The receptive field of a layer's output units, per spatial axis (H, W or time).
+
+    Unit ``i`` along an axis sees the input pixels ``start + i * jump - (size - 1) / 2``
+    to ``start + i * jump + (size - 1) / 2`` (inclusive; possibly outside the image,
+    where the padding is). ``size`` and ``jump`` are ints; ``start`` is a float
+    (a half-pixel for even-sized fields).
+    """
+
+    size: tuple
+    jump: tuple
+    start: tuple
+
+    def bounds(self, position) -> tuple:
+        """``(first, last + 1)`` input pixel per axis for the unit at ``position`` (unclipped)."""
+        lows = [round(s + int(p) * j - (r - 1) / 2) for s, p, j, r in
+                zip(self.start, position, self.jump, self.size)]
+        return tuple((low, low + r) for low, r in zip(lows, self.size))
+
+
+_KERNEL_LAYERS = (
+    keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.DepthwiseConv1D,
+    keras.layers.DepthwiseConv2D, keras.layers.SeparableConv1D, keras.layers.SeparableConv2D,
+)
+_POOL_LAYERS = (keras.layers.MaxPooling1D, keras.layers.MaxPooling2D, keras.layers.MaxPooling3D,
+                keras.layers.AveragePooling1D, keras.layers.AveragePooling2D, keras.layers.AveragePooling3D)
+_PAD_LAYERS = (keras.layers.ZeroPadding1D, keras.layers.ZeroPadding2D, keras.layers.ZeroPadding3D)
+_CROP_LAYERS = (keras.layers.Cropping1D, keras.layers.Cropping2D, keras.layers.Cropping3D)
+# Layers that keep the spatial shape but mix every position (their field is the whole input),
+# or move pixels in ways the arithmetic below does not model.
+_UNMODELLED = (
+    "MultiHeadAttention", "GroupedQueryAttention", "Attention", "AdditiveAttention", "LSTM", "GRU",
+    "SimpleRNN", "RNN", "Bidirectional", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
+    "UpSampling1D", "UpSampling2D", "Resizing", "Reshape", "Permute",
+)
+
+
+def _tuple(value, n):
+    return tuple(int(v) for v in value) if isinstance(value, (tuple, list)) else (int(value),) * n
+
+
+def _layer_ops(layer, in_spatial):
+    """Per axis ``(kernel, stride, offset)`` of one layer, where ``offset`` is the first
+    output's centre in the layer's input pixels; None for a layer that keeps positions."""
+    n = len(in_spatial)
+    if isinstance(layer, _KERNEL_LAYERS + _POOL_LAYERS):
+        size = layer.kernel_size if isinstance(layer, _KERNEL_LAYERS) else layer.pool_size
+        kernel = _tuple(size, n)
+        stride = _tuple(layer.strides, n)
+        dilation = _tuple(getattr(layer, "dilation_rate", 1), n)
+        ops = []
+        for k, s, d, size_in in zip(kernel, stride, dilation, in_spatial):
+            k = d * (k - 1) + 1
+            if layer.padding == "same":  # Keras (and TF, and jax.lax "SAME") pad the end more
+                out = -(-size_in // s) if size_in is not None else None
+                total = max((out - 1) * s + k - size_in, 0) if out is not None else max(k - s, 0)
+                left = total // 2
+            else:
+                left = k - 1 if layer.padding == "causal" else 0
+            ops.append((k, s, (k - 1) / 2 - left))
+        return ops
+    if isinstance(layer, _PAD_LAYERS):  # (left, right) in 1-D, one such pair per axis above
+        pads = [layer.padding] if n == 1 else layer.padding
+        return [(1, 1, -float(p[0])) for p in pads]
+    if isinstance(layer, _CROP_LAYERS):
+        crops = [layer.cropping] if n == 1 else layer.cropping
+        return [(1, 1, float(c[0])) for c in crops]
+    return None
+
+
+def _compose(field, ops):
+    """The field after applying per-axis ``ops`` (kernel, stride, offset) to ``field``."""
+    return ReceptiveField(
+        size=tuple(r + (k - 1) * j for r, j, (k, _, _) in zip(field.size, field.jump, ops)),
+        jump=tuple(j * s for j, (_, s, _) in zip(field.jump, ops)),
+        start=tuple(float(st + o * j) for st, j, (_, _, o) in zip(field.start, field.jump, ops)),
+    )
+
+
+def _merge(fields, where):
+    """Paths meeting at a merge: the union of their fields (they must share the jump)."""
+    if len({f.jump for f in fields}) > 1:
+        raise ValueError(f"receptive_field: paths with different strides meet at {where!r}: "
+                         f"{[f.jump for f in fields]}")
+    axes = range(len(fields[0].size))
+    lows = [min(f.start[a] - (f.size[a] - 1) / 2 for f in fields) for a in axes]
+    highs = [max(f.start[a] + (f.size[a] - 1) / 2 for f in fields) for a in axes]
+    return ReceptiveField(tuple(round(h - lo) + 1 for lo, h in zip(lows, highs)), fields[0].jump,
+                          tuple(float((lo + h) / 2) for lo, h in zip(lows, highs)))
+
+
+def _tensor_refs(value):
+    """``(layer name, input shape)`` of each tensor in a serialized call's arguments."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "__keras_tensor__":
+            return [(value["config"]["keras_history"][0], tuple(value["config"]["shape"]))]
+        return [ref for item in value.values() for ref in _tensor_refs(item)]
+    if isinstance(value, (list, tuple)):
+        return [ref for item in value for ref in _tensor_refs(item)]
+    return []
+
+
+def _graph(model):
+    """``[(layer, [(parent layer name, input shape), ...])]`` in topological order.
+
+    A Functional model's connections are read from its public config; the model's
+    input is an ``InputLayer`` there, and ``None`` (named ``"input"``) in a Sequential.
+    A layer called more than once gets None for parents: its field depends on the call.
+    """
+    if isinstance(model, keras.Sequential):
+        graph, parent, shape = [(None, [])], "input", _shape(model.inputs[0])
+        for layer in model.layers:
+            if not isinstance(layer, keras.layers.InputLayer):
+                graph.append((layer, [(parent, shape)]))
+                parent, shape = layer.name, _shape(_first(layer.output))
+        return graph
+    config = model.get_config()
+    if "layers" not in config:
+        raise ValueError(f"receptive_field: model {model.name!r} is not functional or Sequential")
+    graph = []
+    for entry in config["layers"]:
+        layer = model.get_layer(entry["name"])
+        shared = len(entry["inbound_nodes"]) > 1
+        graph.append((layer, None if shared else _tensor_refs(entry["inbound_nodes"])))
+    return graph
+
+
+def _contains(model, layer) -> bool:
+    return isinstance(model, keras.Model) and any(
+        inner is layer or _contains(inner, layer) for inner in model.layers)
+
+
+def _output_layer(model):
+    if isinstance(model, keras.Sequential):
+        return model.layers[-1]
+    outputs = model.get_config()["output_layers"]
+    return model.get_layer(outputs[0] if isinstance(outputs[0], str) else outputs[0][0])
+
+
+_GLOBAL_POOLS = (keras.layers.GlobalAveragePooling1D, keras.layers.GlobalAveragePooling2D,
+                 keras.layers.GlobalMaxPooling1D, keras.layers.GlobalMaxPooling2D)
+
+
+def _layer_field(layer, parents, fields, rank, target):
+    """A layer's field from its parents': a ReceptiveField, None where the output is no
+    spatial map, or the ValueError to raise should a later layer need it."""
+    if parents is None:
+        return ValueError(f"receptive_field: layer {layer.name!r} is called more than once")
+    out_shape = _shape(_first(layer.output))
+    # Inputs without the output's spatial map (a squeeze-excite gate of shape (1, 1, C),
+    # a vector) are broadcast over it: they add no spatial extent.
+    spatial = [(name, shape) for name, shape in parents
+               if len(shape) == len(out_shape) == rank
+               and not (all(d == 1 for d in shape[1:-1]) and shape[1:-1] != out_shape[1:-1])]
+    known = [fields[name] for name, _ in spatial]
+    if isinstance(layer, _GLOBAL_POOLS) or not known or any(f is None for f in known):
+        return None
+    errors = [f for f in known if isinstance(f, Exception)]
+    if errors:
+        return errors[0]
+    try:
+        field = known[0] if len(known) == 1 else _merge(known, layer.name)
+        if isinstance(layer, keras.Model):
+            if len(layer.inputs) != 1:
+                raise ValueError(f"receptive_field: nested model {layer.name!r} has several inputs")
+            inner = _field_of(layer, target if _contains(layer, target) else _output_layer(layer))
+            return _compose(field, list(zip(inner.size, inner.jump, inner.start)))
+    except ValueError as error:
+        return error
+    kind = type(layer).__name__
+    ops = _layer_ops(layer, spatial[0][1][1:-1])
+    unknown_kernel = ops is None and (hasattr(layer, "kernel_size") or hasattr(layer, "pool_size"))
+    if kind in _UNMODELLED or unknown_kernel or getattr(layer, "data_format", None) == "channels_first":
+        return ValueError(f"receptive_field: layer {layer.name!r} ({kind}) is not modelled "
+                          "(supported: convolutions, pooling, padding, cropping, channels last)")
+    if ops is None and out_shape[1:-1] != spatial[0][1][1:-1]:
+        return ValueError(f"receptive_field: layer {layer.name!r} ({kind}) changes the spatial size "
+                          "in a way receptive_field does not model")
+    return field if ops is None else _compose(field, ops)
+
+
+def _field_of(model, target):
+    """The field of ``target``'s output (in ``model`` or a nested model) in ``model``'s input pixels."""
+    n = len(model.inputs[0].shape) - 2
+    fields = {}
+    for layer, parents in _graph(model):
+        if layer is None or isinstance(layer, keras.layers.InputLayer):
+            fields["input" if layer is None else layer.name] = ReceptiveField((1,) * n, (1,) * n, (0.0,) * n)
+            continue
+        fields[layer.name] = _layer_field(layer, parents, fields, n + 2, target)
+        if layer is target or _contains(layer, target):
+            field = fields[layer.name]
+            if isinstance(field, Exception):
+                raise field
+            if field is None:
+                raise ValueError(f"receptive_field: layer {target.name!r}'s output is not a spatial "
+                                 f"map of model {model.name!r}'s input")
+            return field
+    raise ValueError(f"receptive_field: layer {target.name!r} is not reached from {model.name!r}'s input")
+
+
+def receptive_field(model, layer) -> ReceptiveField:
+    """The receptive field of ``layer``'s output units, from the layer graph.
+
+    Per spatial axis (1-D and 2-D models, channels last): the field's ``size`` in input
+    pixels, its ``jump`` (the product of the strides: input pixels between neighbouring
+    units) and its ``start`` (the input coordinate of the first unit's centre; negative
+    where "same" padding adds pixels before the image), by the arithmetic of Araujo et
+    al., "Computing receptive fields of convolutional neural networks", Distill 2019.
+    Convolutions (any dilation, "valid", "same" and "causal" padding), pooling,
+    ZeroPadding and Cropping change the field; layers that keep positions (BatchNorm,
+    activations, 1x1 maps broadcast by a squeeze-excite gate) do not. Where paths
+    meet (an Inception concatenation, a residual add) the field is the union of theirs.
+    Nested models are walked into. Layers that mix every position (attention,
+    recurrent layers) or resample (upsampling, transposed convs, reshapes) raise
+    ValueError, as does a layer called more than once.
+
+    Args:
+        model: a built functional or Sequential model with a ``keras.Input``.
+        layer: a layer name or Layer of ``model`` or of a model nested in it.
+
+    Returns:
+        :class:`ReceptiveField` with ``size``, ``jump`` and ``start`` tuples (one entry per axis).
+    """
+    _check_model(model)
+    if isinstance(layer, str):
+        found = [inner for _, inner in _walk(model) if inner.name == layer]
+        found += [inner for inner in _models(model) if inner.name == layer]
+        if not found:
+            raise ValueError(f"layer: no layer named {layer!r} in model {model.name!r}")
+        layer = found[0]
+    elif not isinstance(layer, keras.layers.Layer) or not _contains(model, layer):
+        raise ValueError(f"layer must be a layer name or a Layer of model {model.name!r}, got {layer!r}")
+    return _field_of(model, layer)
+
+
+def _models(model):
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield layer
+            yield from _models(layer)

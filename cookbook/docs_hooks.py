@@ -7,7 +7,6 @@ and the render's ``manifest.json`` files for every table. Nothing here trains or
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 from pathlib import Path
 
@@ -60,23 +59,64 @@ def on_files(files, config):
 
 
 def on_page_markdown(markdown, page, config, files):
-    """mkdocs hook: fill ``<!-- recipe-table -->`` (recipes by family), ``<!-- render-times -->``
-    and ``<!-- api: cookbook.MODULE -->`` (the module's reference, from its docstrings)."""
+    """mkdocs hook: fill ``<!-- recipe-table -->`` (recipes by family), ``<!-- comparison-table -->``,
+    ``<!-- render-times -->`` and ``<!-- api: cookbook.MODULE -->`` (the module's reference)."""
     import re
 
+    docs_dir = Path(config["docs_dir"])
     markdown = re.sub(r"<!-- api: ([\w.]+) -->", lambda match: api_markdown(match.group(1)), markdown)
-    if "<!-- render-times -->" in markdown:
-        markdown = markdown.replace("<!-- render-times -->", render_times_table(Path(config["docs_dir"])))
-    if "<!-- recipe-table -->" not in markdown:
-        return markdown
+    tables = {"<!-- render-times -->": render_times_table, "<!-- recipe-table -->": recipe_table,
+              "<!-- comparison-table -->": comparison_table}
+    for marker, table in tables.items():
+        if marker in markdown:
+            markdown = markdown.replace(marker, table(docs_dir))
+    return markdown
+
+
+def _manifest(docs_dir, name):
+    from cookbook.render import read_manifest
+
+    return read_manifest(Path(docs_dir) / ASSETS / name) or {}
+
+
+def _test_metric(metrics) -> str:
+    if "test_accuracy" in metrics:
+        return f"{metrics['test_accuracy']:.3f} accuracy"
+    if "psnr_gain_db" in metrics:
+        return f"+{metrics['psnr_gain_db']:.1f} dB PSNR"
+    return "not rendered"
+
+
+def recipe_table(docs_dir="docs") -> str:
+    """The recipes by family, with the demo build's parameters, MACs and test metric (from the manifests)."""
     lines = []
     for family, recipes in _recipes_by_family().items():
-        lines += [f"### {family}", "", "| recipe | what it is | builders | task |", "| --- | --- | --- | --- |"]
+        lines += [f"### {family}", "", "| recipe | what it is | builders | demo params | demo MACs | demo test |",
+                  "| --- | --- | --- | ---: | ---: | --- |"]
         for recipe in recipes:
             builders = ", ".join(f"`{name}`" for name in recipe.builders)
-            lines.append(f"| [{recipe.name}]({recipe.name}.md) | {recipe.title} | {builders} | {recipe.task} |")
+            m = _manifest(docs_dir, recipe.name).get("metrics", {})
+            params = f"{m['params']:,}" if "params" in m else ""
+            macs = f"{m['macs'] / 1e6:.1f} M" if "macs" in m else ""
+            lines.append(f"| [{recipe.name}]({recipe.name}.md) | {recipe.title} | {builders} | {params} | {macs} "
+                         f"| {_test_metric(m)} |")
         lines.append("")
-    return markdown.replace("<!-- recipe-table -->", "\n".join(lines))
+    return "\n".join(lines)
+
+
+def comparison_table(docs_dir="docs") -> str:
+    """Every classifier demo on the same task: params, MACs, train time, accuracy, pointing game."""
+    from cookbook.render import classifier_rows
+
+    rows = sorted(classifier_rows(docs_dir), key=lambda row: -row["test_accuracy"])
+    lines = ["| recipe | parameters | multiply-adds | train time | test accuracy | pointing game (chance) |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for row in rows:
+        lines.append(f"| [{row['name']}](recipes/{row['name']}.md) | {row['params']:,} | {row['macs'] / 1e6:.1f} M "
+                     f"| {row['train_seconds']:.0f} s | {row['test_accuracy']:.3f} | {row['pointing_game']:.2f} "
+                     f"({row['pointing_game_random']:.2f}) |")
+    devices = sorted({row["device"] for row in rows})
+    return "\n".join(lines) + f"\n\nTrain times measured on {' and '.join(devices) or 'no device yet'}.\n"
 
 
 _SECTIONS = ("Args", "Arguments", "Returns", "Raises", "Yields", "Example", "Examples", "Attributes")
@@ -152,21 +192,20 @@ def api_markdown(module_name: str) -> str:
 
 def render_times_table(docs_dir="docs") -> str:
     """A Markdown table of the time each recipe's committed render took, from the manifests."""
-    rows = ["| recipe | render time | CPU time | test metric | device | backend |",
+    rows = ["| recipe | render time | of which training | test metric | device | backend |",
             "| --- | ---: | ---: | --- | --- | --- |"]
     total, count = 0.0, 0
     for recipe in registry.all_recipes():
-        try:
-            manifest = json.loads((Path(docs_dir) / ASSETS / recipe.name / "manifest.json").read_text("utf-8"))
-        except (OSError, ValueError):
+        manifest = _manifest(docs_dir, recipe.name)
+        if not manifest:
             rows.append(f"| [{recipe.name}](recipes/{recipe.name}.md) | not rendered | | | | |")
             continue
-        metrics = {k: v for k, v in manifest.get("metrics", {}).items() if k.startswith("test_")}
-        metric = ", ".join(f"{k[5:].replace('_', ' ')} {v:.3f}" for k, v in metrics.items())
+        metrics = manifest.get("metrics", {})
         quick = " (quick)" if manifest.get("key", {}).get("quick") else ""
-        cpu = f"{manifest['cpu_seconds']:.0f} s" if "cpu_seconds" in manifest else ""
+        train = f"{metrics['train_seconds']:.0f} s" if "train_seconds" in metrics else ""
         rows.append(f"| [{recipe.name}](recipes/{recipe.name}.md) | {manifest.get('seconds', 0):.0f} s{quick} | "
-                    f"{cpu} | {metric} | {manifest.get('device', '')} | {manifest.get('backend', '')} |")
+                    f"{train} | {_test_metric(metrics)} | {manifest.get('device', '')} | "
+                    f"{manifest.get('backend', '')} |")
         total += float(manifest.get("seconds", 0.0))
         count += 1
     rows.append(f"| **all {count}** | **{total / 60:.1f} min** | | | | |")

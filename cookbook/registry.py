@@ -1,25 +1,31 @@
 """The one list of recipes.
 
-Every module in ``recipes/`` is a recipe. Its metadata lives in plain module-level
-constants (see ``docs/contributing.md``), so a copied file keeps it. The CLI, the
-tests, the docs and the render all take their list of recipes from here.
+Every module in ``recipes/`` (installed as ``cookbook.recipes``, so that a user's own
+``recipes`` package cannot hide it) is a recipe. Its metadata lives in plain
+module-level constants (see ``docs/contributing.md``), so a copied file keeps it.
+
+The registry reads that metadata, and the signatures of the builders and blocks,
+from the file's syntax tree: listing and describing recipes imports neither the
+recipe modules nor Keras. A recipe's module is imported on first use of
+:meth:`Recipe.builder` or :meth:`Recipe.block`. Names are matched case-insensitively.
+The CLI, the tests, the docs and the render all take their list of recipes from here.
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import difflib
 import hashlib
 import importlib
-import inspect
-import pkgutil
 from pathlib import Path
 from types import ModuleType
 
-import recipes as _recipes_package
+from cookbook import recipes as _recipes_package
+from cookbook.tasks import TASKS
 
-TASKS = ("classification", "audio", "autoencoder")
 _REQUIRED = ("FAMILY", "PAPERS", "TASK", "BUILDERS", "BLOCKS", "DEMO", "STAGES")
+_FOLDER = Path(_recipes_package.__file__).parent
 
 
 class UnknownNameError(ValueError):
@@ -27,11 +33,20 @@ class UnknownNameError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
+class Signature:
+    """A builder's or block's parameters as written, e.g. ``(x, filters, *, name='block')``,
+    and the first line of its docstring."""
+
+    parameters: str
+    summary: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Recipe:
-    """One recipe module and the metadata it declares."""
+    """One recipe file and the metadata it declares."""
 
     name: str
-    module: ModuleType
+    path: Path
     title: str
     idea: str
     family: str
@@ -42,10 +57,12 @@ class Recipe:
     demo: dict
     stages: tuple
     default_builder: str
+    signatures: dict  # builder or block name -> Signature
 
     @property
-    def path(self) -> Path:
-        return Path(self.module.__file__)
+    def module(self) -> ModuleType:
+        """The recipe module (imported on first use; it imports Keras)."""
+        return importlib.import_module(f"{_recipes_package.__name__}.{self.name}")
 
     @property
     def source(self) -> str:
@@ -55,21 +72,24 @@ class Recipe:
     def source_hash(self) -> str:
         return hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
 
+    def builder_name(self, name: str | None = None) -> str:
+        """The builder's name as the recipe spells it (default: the recipe's default builder)."""
+        return _match("builder", name or self.default_builder, self.builders, f" of recipe {self.name!r}")
+
     def builder(self, name: str | None = None):
         """The builder function called ``name`` (default: the recipe's default builder)."""
-        name = name or self.default_builder
-        if name not in self.builders:
-            raise UnknownNameError(_unknown("builder", name, self.builders, f" of recipe {self.name!r}"))
-        return getattr(self.module, name)
+        return getattr(self.module, self.builder_name(name))
 
     def block(self, name: str):
-        if name not in self.blocks:
-            raise UnknownNameError(_unknown("block", name, self.blocks, f" of recipe {self.name!r}"))
-        return getattr(self.module, name)
+        return getattr(self.module, _match("block", name, self.blocks, f" of recipe {self.name!r}"))
 
     def twin(self, builder: str) -> str | None:
         """The keras.applications class name this builder reproduces, if any."""
         return self.builders[builder].get("twin")
+
+    def params(self, builder: str | None = None) -> int | None:
+        """The parameter count recorded in BUILDERS (the default build records one)."""
+        return self.builders[self.builder_name(builder)].get("params")
 
     def build_demo(self):
         """Build the small configuration the docs and tests train."""
@@ -77,65 +97,157 @@ class Recipe:
 
 
 def _unknown(kind: str, name: str, known, where: str = "") -> str:
-    close = difflib.get_close_matches(str(name), list(known), n=3, cutoff=0.4)
+    close = difflib.get_close_matches(str(name).lower(), list(known), n=3, cutoff=0.4)
     hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(sorted(known))}"
     return f"unknown {kind} {name!r}{where}{hint}"
 
 
-def _split_docstring(module: ModuleType) -> tuple[str, str]:
-    doc = inspect.getdoc(module) or ""
+def _match(kind: str, name: str, known, where: str = "") -> str:
+    """``name`` as spelled in ``known``, ignoring case; UnknownNameError with close matches."""
+    if not isinstance(name, str):
+        raise TypeError(f"{kind} name must be a str, got {type(name).__name__}")
+    folded = {key.lower(): key for key in known}
+    if name.lower() not in folded:
+        raise UnknownNameError(_unknown(kind, name, known, where))
+    return folded[name.lower()]
+
+
+# --- reading a recipe file ------------------------------------------------------------------
+
+
+def _literal(node: ast.AST, constants: dict):
+    """``ast.literal_eval``, where a name may stand for an earlier constant and a dict may
+    hold ``**constant`` (``{"small": _SMALL}``, ``{**_SMALL, "width": 8}``)."""
+    if isinstance(node, ast.Name):
+        if node.id not in constants:
+            raise ValueError(f"{node.id} is not a literal constant")
+        return constants[node.id]
+    if isinstance(node, ast.Dict):
+        found = {}
+        for key, value in zip(node.keys, node.values):
+            if key is None:
+                found.update(_literal(value, constants))
+            else:
+                found[_literal(key, constants)] = _literal(value, constants)
+        return found
+    if isinstance(node, (ast.Tuple, ast.List)):
+        items = [_literal(item, constants) for item in node.elts]
+        return tuple(items) if isinstance(node, ast.Tuple) else items
+    return ast.literal_eval(node)
+
+
+def _constants(tree: ast.Module) -> dict:
+    """The module's ``NAME = <literal>`` assignments, in order; other assignments are skipped."""
+    found = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                found[node.targets[0].id] = _literal(node.value, found)
+            except (ValueError, TypeError, SyntaxError, AttributeError):
+                pass
+    return found
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().split("\n")[0].strip()
+
+
+def _factory_summary(factory: ast.FunctionDef, call: ast.Call, constants: dict) -> str:
+    """The first line of the ``build.__doc__`` a builder factory sets, for one call.
+
+    Factories such as ``resnet50 = _builder((3, 4, 6, 3), ...)`` write the docstring
+    with an f-string of their arguments and the module's constants. It is evaluated
+    from those literals alone, with no builtins but ``list``; a docstring that needs
+    more (a call into the module) gives ''.
+    """
+    scope = {"__builtins__": {"list": list}, **constants}
+    try:
+        scope.update(zip((arg.arg for arg in factory.args.args), (_literal(a, constants) for a in call.args)))
+        for node in factory.body:
+            if not isinstance(node, ast.Assign) or len(node.targets) != 1:
+                continue
+            target, code = node.targets[0], compile(ast.Expression(node.value), "<recipe>", "eval")
+            if isinstance(target, ast.Name):
+                scope[target.id] = eval(code, scope)  # literals of the package's own files, no builtins
+            elif isinstance(target, ast.Attribute) and target.attr == "__doc__":
+                return _first_line(eval(code, scope))
+    except Exception:  # noqa: BLE001 - a docstring that needs the module is simply not shown
+        return ""
+    return ""
+
+
+def _signatures(tree: ast.Module, constants: dict) -> dict:
+    """Name -> Signature for every function the module defines: ``def``s, and builders
+    made by a factory (``resnet50 = _builder(...)``), which take the inner ``def``'s parameters."""
+    defs = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    found = {name: Signature(f"({ast.unparse(node.args)})", _first_line(ast.get_docstring(node)))
+             for name, node in defs.items()}
+    for node in tree.body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name)):
+            continue
+        factory = defs.get(node.value.func.id)
+        inner = [n for n in factory.body if isinstance(n, ast.FunctionDef)] if factory else []
+        parameters = f"({ast.unparse(inner[0].args)})" if inner else "(...)"
+        summary = _factory_summary(factory, node.value, constants) if factory else ""
+        found[node.targets[0].id] = Signature(parameters, summary)
+    return found
+
+
+def _split_docstring(doc: str) -> tuple[str, str]:
     title, _, rest = doc.partition("\n")
     return title.strip(), rest.strip()
 
 
-def _load(module_name: str) -> Recipe:
-    module = importlib.import_module(f"recipes.{module_name}")
-    missing = [key for key in _REQUIRED if not hasattr(module, key)]
+def _read(name: str) -> Recipe:
+    path = _FOLDER / f"{name}.py"
+    where = f"recipes/{path.name}"
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    constants = _constants(tree)
+    missing = [key for key in _REQUIRED if key not in constants]
     if missing:
-        raise TypeError(f"recipes/{module_name}.py lacks the contract constants {missing}")
-    title, idea = _split_docstring(module)
-    builders = dict(module.BUILDERS)
-    for builder in builders:
-        if not callable(getattr(module, builder, None)):
-            raise TypeError(f"recipes/{module_name}.py lists builder {builder!r} but defines no such function")
-    for block in module.BLOCKS:
-        if not callable(getattr(module, block, None)):
-            raise TypeError(f"recipes/{module_name}.py lists block {block!r} but defines no such function")
-    if module.TASK not in TASKS:
-        raise TypeError(f"recipes/{module_name}.py: TASK must be one of {TASKS}, got {module.TASK!r}")
+        raise TypeError(f"{where} lacks the contract constants {missing} (each a literal)")
+    signatures = _signatures(tree, constants)
+    builders, blocks = dict(constants["BUILDERS"]), dict(constants["BLOCKS"])
+    for kind, names in (("builder", builders), ("block", blocks)):
+        for function in names:
+            if function not in signatures:
+                raise TypeError(f"{where} lists {kind} {function!r} but defines no such function")
+    if constants["TASK"] not in TASKS:
+        raise TypeError(f"{where}: TASK must be one of {tuple(TASKS)}, got {constants['TASK']!r}")
+    title, idea = _split_docstring(ast.get_docstring(tree) or "")
     return Recipe(
-        name=module_name,
-        module=module,
+        name=name,
+        path=path,
         title=title,
         idea=idea,
-        family=module.FAMILY,
-        papers=tuple(module.PAPERS),
-        task=module.TASK,
+        family=constants["FAMILY"],
+        papers=tuple(constants["PAPERS"]),
+        task=constants["TASK"],
         builders=builders,
-        blocks=dict(module.BLOCKS),
-        demo=dict(module.DEMO),
-        stages=tuple(module.STAGES),
-        default_builder=getattr(module, "DEFAULT_BUILDER", next(iter(builders))),
+        blocks=blocks,
+        demo=dict(constants["DEMO"]),
+        stages=tuple(constants["STAGES"]),
+        default_builder=constants.get("DEFAULT_BUILDER", next(iter(builders))),
+        signatures={key: signatures[key] for key in (*builders, *blocks)},
     )
+
+
+# --- the registry ---------------------------------------------------------------------------
 
 
 def names() -> list[str]:
     """Names of all recipes, sorted."""
-    found = pkgutil.iter_modules(_recipes_package.__path__)
-    return sorted(info.name for info in found if not info.name.startswith("_"))
+    return sorted(path.stem for path in _FOLDER.glob("*.py") if not path.stem.startswith("_"))
 
 
 def all_recipes() -> list[Recipe]:
-    return [_load(name) for name in names()]
+    return [_read(name) for name in names()]
 
 
 def get(name: str) -> Recipe:
-    """The recipe called ``name``; an unknown name raises UnknownNameError with close matches."""
-    if not isinstance(name, str):
-        raise TypeError(f"recipe name must be a str, got {type(name).__name__}")
-    if name not in names():
-        raise UnknownNameError(_unknown("recipe", name, names()))
-    return _load(name)
+    """The recipe called ``name`` (any case); an unknown name raises UnknownNameError with close matches."""
+    return _read(_match("recipe", name, names()))
 
 
 def all_builders() -> list[tuple[Recipe, str]]:

@@ -26,8 +26,12 @@ def prefer_onednn() -> None:
 
 
 def quiet_logs(level: str = "2") -> None:
-    """Silence TensorFlow's C++ info logs (unless TF_CPP_MIN_LOG_LEVEL is already set)."""
+    """Silence TensorFlow's C++ info logs (unless TF_CPP_MIN_LOG_LEVEL is already set) and its
+    Python warnings (such as retracing notes about the visualizations' per-layer functions)."""
+    import logging
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", level)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def import_keras_quietly() -> None:

@@ -268,7 +268,7 @@ def fit(
     loss_weights=None,
     early_stopping=5,
     augment=None,
-    jit_compile=False,
+    jit_compile="auto",
     mixed_precision=False,
     strategy=None,
     recalibrate_bn=True,
@@ -294,8 +294,10 @@ def fit(
     AdamW with ``weight_decay``. ``early_stopping`` is a patience in epochs on the
     validation loss (restoring the best weights), or None. ``augment`` names Keras
     augmentation layers (see :func:`cookbook.data.pipeline`). ``jit_compile`` goes to
-    ``model.compile``. ``mixed_precision`` (True, or a policy name) runs a copy of
-    the model under a mixed dtype policy. ``strategy`` (see :func:`resolve_strategy`)
+    ``model.compile``: ``"auto"`` compiles the step with XLA where Keras can (JAX,
+    TensorFlow on a GPU); False runs it as plain graph or eager code.
+    ``mixed_precision`` (True, or a policy name) runs a copy of the model under a
+    mixed dtype policy. ``strategy`` (see :func:`resolve_strategy`)
     runs a copy of the model under that distribution; ``model`` may also be a
     zero-argument function that builds the model, which is then called in the
     strategy's scope. The trained model is ``history.model``.
@@ -436,17 +438,18 @@ class TrainResult:
     target: str = "labels"
 
 
-QUICK_SIZES = (256, 64, 128)
+QUICK_SIZES = (1500, 100, 200)  # quick=True: enough to learn a little, in seconds
+QUICK_EPOCHS = 2
 
 
 def _builtin(dataset, shape, n, seed, data_kwargs):
     n_train, n_val, n_test = n
     if dataset == "cluttered_digits":
-        if len(shape) != 3 or shape[0] != shape[1] or shape[2] not in (1, 3):
-            raise ValueError(f"dataset: cluttered_digits makes square 1- or 3-channel images, not {shape}")
-        kwargs = {"size": shape[0], "rgb": shape[2] == 3, "seed": seed, **data_kwargs}
-        if shape[0] < 36 and "scale" not in data_kwargs:
-            kwargs["scale"] = (shape[0] / 16, shape[0] / 10)
+        size = data_kwargs.get("size", shape[0])
+        if len(shape) != 3 or shape[:2] != (size, size) or shape[2] not in (1, 3):
+            raise ValueError(f"dataset: cluttered_digits makes {size}x{size} images with 1 or 3 channels; "
+                             f"the model takes {shape}")
+        kwargs = {"rgb": shape[2] == 3, "seed": seed, **data_kwargs, "size": size}
         return cdata.cluttered_digits(n_train, n_val, n_test, **kwargs)
     if dataset == "synthetic_audio":
         if len(shape) != 2 or shape[1] != 1:
@@ -485,6 +488,11 @@ def _make_target(splits, target, model, seed):
     return cdata.Splits(*out, classes=splits.classes, name=splits.name)
 
 
+def _psnr_db(a, b):
+    mse = np.mean(np.square(a.astype("float64") - b), axis=tuple(range(1, a.ndim)))
+    return float(np.mean(10 * np.log10(1.0 / np.maximum(mse, 1e-10))))
+
+
 def _evaluate(model, split, target, batch_size):
     pred = model.predict(split.x, batch_size=batch_size, verbose=0)
     pred = pred[0] if isinstance(pred, (list, tuple)) else pred
@@ -494,49 +502,52 @@ def _evaluate(model, split, target, batch_size):
         p, t = pred[..., 0] > 0.5, split.y[..., 0] > 0.5
         ious = [np.sum(p & t) / max(1, np.sum(p | t)), np.sum(~p & ~t) / max(1, np.sum(~p | ~t))]
         return {"test_mean_iou": float(np.mean(ious))}
-    mse = np.mean(np.square(pred.astype("float64") - split.y), axis=tuple(range(1, pred.ndim)))
-    return {"test_psnr": float(np.mean(10 * np.log10(1.0 / np.maximum(mse, 1e-10))))}
+    metrics = {"test_psnr": _psnr_db(pred, split.y)}
+    if target == "denoise":  # what the model added: the noisy input's PSNR is the baseline
+        metrics["input_psnr"] = _psnr_db(split.x, split.y)
+        metrics["psnr_gain_db"] = metrics["test_psnr"] - metrics["input_psnr"]
+    return metrics
 
 
 def train_recipe(name, dataset=None, epochs=None, quick=False, seed=0, verbose=1, **fit_kwargs) -> TrainResult:
-    """Train recipe ``name``'s DEMO configuration on its DEMO dataset.
+    """Train recipe ``name``'s DEMO configuration on its task's built-in data.
 
-    The DEMO dict (see docs/contributing.md) gives the builder and its kwargs, and
-    optionally ``dataset``, ``epochs``, ``batch_size``, ``learning_rate``,
-    ``target`` ("labels", "denoise", "masks", "superres") and ``data_kwargs`` (keyword
-    arguments for the dataset function). ``dataset`` overrides the DEMO dataset: a
-    built-in one or a real one (``cookbook.data.REAL_DATASETS``), for which the
-    model's input shape and classes follow the data. ``quick=True`` trains one epoch
-    on 256 examples, for CI. Other keyword arguments go to :func:`fit`.
+    The recipe's ``TASK`` names a row of :data:`cookbook.tasks.TASKS`: the dataset and
+    its sizes (the same for every recipe of the task, so their demos compare), the
+    target ("labels", or "denoise": the image plus Gaussian noise in, the clean image
+    out), the loss and the test metric. The DEMO dict (see docs/contributing.md) gives
+    the builder and its kwargs, and optionally ``epochs``, ``batch_size`` and
+    ``learning_rate``. ``dataset`` overrides the task's dataset: a built-in one or a
+    real one (``cookbook.data.REAL_DATASETS``), for which the model's input shape and
+    classes follow the data. ``quick=True`` trains 2 epochs on 1,500 examples, for CI.
+    Other keyword arguments go to :func:`fit` (``batch_size``, ``learning_rate``,
+    ``jit_compile``, ...).
 
-    The loss is binary cross-entropy for denoise (images in [0, 1], as keras-io trains
-    it) and for masks. The test metric is accuracy for labels, PSNR (dB) for denoise and superres, and
-    mean IoU (pet/background) for masks, computed in inference mode.
+    The test metric is accuracy for labels, and PSNR (dB) for denoise and superres,
+    with ``psnr_gain_db`` over the noisy input for denoise; mean IoU for masks. All are
+    computed in inference mode. ``metrics["train_seconds"]`` is the wall time of the
+    whole call: data, build, fit and evaluation.
     """
-    from cookbook import registry
+    from cookbook import registry, tasks
 
     start = time.perf_counter()
     recipe = registry.get(name)
+    task = tasks.get(recipe.task)
     demo = recipe.demo
     if not isinstance(quick, bool):
         raise TypeError(f"quick must be a bool, got {type(quick).__name__}")
     _check_int(seed, "seed", 0)
     if epochs is not None:
         _check_int(epochs, "epochs", 1)
-    target = demo.get("target", "labels")
-    if target not in TARGETS:
-        raise ValueError(f"target must be one of {TARGETS}, got {target!r} (recipes/{name}.py DEMO)")
-    default = "synthetic_audio" if recipe.task == "audio" else "cluttered_digits"
-    dataset = dataset or demo.get("dataset", default)
+    target = task.target
+    dataset = dataset or task.dataset
     if not isinstance(dataset, str):
         raise TypeError(f"dataset must be a str, got {type(dataset).__name__}")
     kwargs = dict(demo["kwargs"])
-    data_kwargs = dict(demo.get("data_kwargs", {}))
-    n = QUICK_SIZES if quick else tuple(data_kwargs.pop(k, d) for k, d in zip(("n_train", "n_val", "n_test"),
-                                                                                (5000, 1000, 1000)))
-    if quick:
-        for key in ("n_train", "n_val", "n_test"):
-            data_kwargs.pop(key, None)
+    data_kwargs = dict(task.data_kwargs) if dataset == task.dataset else {}
+    sizes = tuple(data_kwargs.pop(key, default) for key, default in
+                  (("n_train", 5000), ("n_val", 1000), ("n_test", 1000)))
+    n = QUICK_SIZES if quick else sizes
 
     if dataset in cdata.REAL_DATASETS:
         shape = kwargs.get("input_shape")
@@ -554,7 +565,7 @@ def train_recipe(name, dataset=None, epochs=None, quick=False, seed=0, verbose=1
     splits = _make_target(splits, target, model, seed)
 
     fit_args = {
-        "epochs": 1 if quick else demo.get("epochs", 10),
+        "epochs": QUICK_EPOCHS if quick else demo.get("epochs", 10),
         "batch_size": demo.get("batch_size", 64),
         "learning_rate": demo.get("learning_rate", 1e-3),
         "verbose": verbose,
@@ -562,10 +573,8 @@ def train_recipe(name, dataset=None, epochs=None, quick=False, seed=0, verbose=1
     }
     if epochs is not None:
         fit_args["epochs"] = epochs
-    if target in ("denoise", "masks"):
-        # Per-pixel targets in [0, 1]. For denoise it is how keras-io trains it: with MSE
-        # the sigmoid output of a mostly black canvas saturates at 0 and stays black.
-        fit_args["loss"] = "binary_crossentropy"
+    if task.loss:
+        fit_args["loss"] = task.loss
     if target in ("denoise", "superres"):
         fit_args["metrics"] = [psnr]
     elif target == "masks":
@@ -576,7 +585,9 @@ def train_recipe(name, dataset=None, epochs=None, quick=False, seed=0, verbose=1
     metrics = _evaluate(model, splits.test, target, fit_args["batch_size"])
     metrics["epochs"] = len(history.epoch)
     metrics["params"] = int(model.count_params())
+    seconds = time.perf_counter() - start
+    metrics["train_seconds"] = seconds
     return TrainResult(
-        model=model, history=history.history, metrics=metrics, seconds=time.perf_counter() - start,
+        model=model, history=history.history, metrics=metrics, seconds=seconds,
         data=splits, recipe=name, target=target,
     )

@@ -32,7 +32,7 @@ DEFAULT_BUILDER = "m5"
 _SMALL = {"input_shape": (2048, 1), "classes": 4}
 BUILDERS = {
     "m3": {"small": _SMALL},
-    "m5": {"small": _SMALL},
+    "m5": {"small": _SMALL, "params": 560_138},
     "m11": {"small": _SMALL},
     "m18": {"small": _SMALL},
     "audio_resnet": {"small": {"input_shape": (512, 1), "classes": 4}},
@@ -42,13 +42,11 @@ BLOCKS = {
     "conv_bn_relu_1d": {"input_shape": (256, 4), "kwargs": {"filters": 8, "kernel_size": 3, "strides": 2}},
     "residual_block_1d": {"input_shape": (256, 4), "kwargs": {"filters": 8, "num_convs": 3}},
 }
-DEMO = {  # sized for a 2-core CPU: about a minute of training (docs/performance.md)
+DEMO = {
     "builder": "m5",
-    "kwargs": {"input_shape": (8000, 1), "classes": 8, "width": 32},
-    "dataset": "synthetic_audio",
-    "epochs": 6,
-    "learning_rate": 2e-3,
-    "data_kwargs": {"n_train": 3000, "n_val": 500, "n_test": 1000},
+    "kwargs": {"input_shape": (8000, 1), "classes": 8, "width": 48},
+    "epochs": 12,
+    "learning_rate": 3e-3,
 }
 STAGES = ("conv1_relu", "conv2_1_relu", "conv3_1_relu", "conv4_1_relu")
 

@@ -36,7 +36,8 @@ PAPERS = (
 TASK = "autoencoder"
 DEFAULT_BUILDER = "conv_autoencoder"
 BUILDERS = {
-    "conv_autoencoder": {"small": {"input_shape": (32, 32, 1), "filters": (8, 16), "bottleneck": 4}},
+    "conv_autoencoder": {"params": 47_889,
+                         "small": {"input_shape": (32, 32, 1), "filters": (8, 16), "bottleneck": 4}},
     "denoising_autoencoder": {"small": {"input_shape": (28, 28, 1)}},
     "espcn": {"small": {"input_shape": (16, 16, 1), "upscale_factor": 2}},
     "unet": {"small": {"input_shape": (32, 32, 1), "filters": (8, 16)}},
@@ -46,13 +47,10 @@ BLOCKS = {
     "upsample": {"input_shape": (8, 8, 4), "kwargs": {"filters": 8, "method": "subpixel", "factor": 2}},
     "double_conv": {"input_shape": (16, 16, 4), "kwargs": {"filters": 8}},
 }
-DEMO = {  # sized for a 2-core CPU: about a minute of training (docs/performance.md)
+DEMO = {
     "builder": "denoising_autoencoder",
     "kwargs": {"input_shape": (48, 48, 1)},
-    "dataset": "cluttered_digits",
-    "target": "denoise",  # input: the image plus Gaussian noise; target: the clean image
-    "data_kwargs": {"noise": 0.0, "n_train": 1200, "n_val": 300, "n_test": 500},
-    "epochs": 6,
+    "epochs": 10,
     "learning_rate": 3e-3,
 }
 STAGES = ("conv1", "conv2", "tconv1", "tconv2")

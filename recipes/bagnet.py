@@ -36,24 +36,18 @@ DEFAULT_BUILDER = "bagnet33"
 BUILDERS = {
     "bagnet9": {"small": {"input_shape": (9, 9, 3), "classes": 10, "width": 8}},
     "bagnet17": {"small": {"input_shape": (17, 17, 3), "classes": 10, "width": 8}},
-    "bagnet33": {"small": {"input_shape": (33, 33, 3), "classes": 10, "width": 8}},
+    "bagnet33": {"params": 18_363_304,
+                 "small": {"input_shape": (33, 33, 3), "classes": 10, "width": 8}},
     "bagnet": {"small": {"kernel3": (1, 1, 0, 0), "input_shape": (16, 16, 3), "classes": 10, "width": 8}},
 }
 BLOCKS = {
     "bagnet_block": {"input_shape": (16, 16, 32), "kwargs": {"filters": 16, "kernel_size": 3, "strides": 2}},
 }
-DEMO = {  # BagNet-17's kernels (17 px patches), one block per stage, an eighth of the width
+DEMO = {  # BagNet-33's kernels (33 px patches), one block per stage, an eighth of the width
     "builder": "bagnet",
-    "kwargs": {
-        "kernel3": (1, 1, 1, 0),
-        "depths": (1, 1, 1, 1),
-        "width": 8,
-        "input_shape": (48, 48, 1),
-        "classes": 10,
-    },
-    "dataset": "cluttered_digits",
-    "data_kwargs": {"n_train": 2000, "n_val": 500},  # sized for about a minute on a 2-core CPU
-    "epochs": 3,
+    "kwargs": {"kernel3": (1, 1, 1, 1), "depths": (1, 1, 1, 1), "width": 8, "input_shape": (64, 64, 1),
+               "classes": 10},
+    "epochs": 6,
     "learning_rate": 3e-3,
 }
 STAGES = ("conv1_relu", "conv2_block1_out", "conv3_block1_out", "conv4_block1_out", "conv5_block1_out")
@@ -133,8 +127,8 @@ def bagnet_block(x, filters, kernel_size=1, strides=1, *, name="block"):
     """1x1 -> k x k (stride, valid padding) -> 1x1 to 4*filters, plus the shortcut.
 
     The shortcut is a strided 1x1 conv + BN when the stride or the channels change,
-    else the identity; either way it is cropped at the bottom and right, because the
-    valid k x k conv makes the main path smaller.
+    else the identity; either way it keeps only the top-left part that the main path
+    covers, because the valid k x k conv makes the main path smaller.
     """
     _check_positive_int(filters, "filters")
     _check_positive_int(kernel_size, "kernel_size")
@@ -152,13 +146,16 @@ def bagnet_block(x, filters, kernel_size=1, strides=1, *, name="block"):
     y = layers.Activation("relu", name=f"{name}_2_relu")(_bn(y, f"{name}_2_bn"))
     y = layers.Conv2D(4 * filters, 1, use_bias=False, name=f"{name}_3_conv")(y)
     y = _bn(y, f"{name}_3_bn")
+    # Crop first, to the pixels the main path covers: a strided 1x1 conv reads only the
+    # pixels its stride lands on, so this equals conv-then-crop (and it sidesteps a
+    # oneDNN crash of TensorFlow 2.21 on a strided 1x1 conv over a 62x62 map).
+    extra_h, extra_w = (x.shape[i] - ((y.shape[i] - 1) * strides + 1) for i in (1, 2))
     shortcut = x
-    if strides != 1 or x.shape[-1] != 4 * filters:
-        shortcut = layers.Conv2D(4 * filters, 1, strides=strides, use_bias=False, name=f"{name}_0_conv")(x)
-        shortcut = _bn(shortcut, f"{name}_0_bn")
-    extra_h, extra_w = shortcut.shape[1] - y.shape[1], shortcut.shape[2] - y.shape[2]
     if extra_h or extra_w:
         shortcut = layers.Cropping2D(((0, extra_h), (0, extra_w)), name=f"{name}_0_crop")(shortcut)
+    if strides != 1 or x.shape[-1] != 4 * filters:
+        shortcut = layers.Conv2D(4 * filters, 1, strides=strides, use_bias=False, name=f"{name}_0_conv")(shortcut)
+        shortcut = _bn(shortcut, f"{name}_0_bn")
     x = layers.Add(name=f"{name}_add")([shortcut, y])
     return layers.Activation("relu", name=f"{name}_out")(x)
 

@@ -30,7 +30,7 @@ TASK = "classification"
 DEFAULT_BUILDER = "densenet121"
 _SMALL = {"input_shape": (32, 32, 3), "classes": 10}
 BUILDERS = {
-    "densenet121": {"twin": "DenseNet121", "small": _SMALL},
+    "densenet121": {"twin": "DenseNet121", "small": _SMALL, "params": 8_062_504},
     "densenet169": {"twin": "DenseNet169", "small": _SMALL},
     "densenet201": {"twin": "DenseNet201", "small": _SMALL},
     "densenet": {"small": {"blocks": (2, 2, 2), "growth_rate": 12, "stem": "cifar", **_SMALL}},
@@ -40,12 +40,10 @@ BLOCKS = {
     "dense_block": {"input_shape": (8, 8, 16), "kwargs": {"num_layers": 3, "growth_rate": 12}},
     "transition_block": {"input_shape": (8, 8, 32), "kwargs": {"compression": 0.5}},
 }
-DEMO = {  # sized for a 2-core CPU: about a minute of training (docs/performance.md)
+DEMO = {
     "builder": "densenet",
-    "kwargs": {"blocks": (2, 2, 2), "growth_rate": 12, "input_shape": (48, 48, 1), "classes": 10},
-    "dataset": "cluttered_digits",
-    "data_kwargs": {"n_train": 3000, "n_val": 500},
-    "epochs": 4,
+    "kwargs": {"blocks": (2, 2, 2), "growth_rate": 12, "input_shape": (64, 64, 1), "classes": 10},
+    "epochs": 6,
     "learning_rate": 3e-3,
 }
 STAGES = ("conv1_relu", "conv2_block2_concat", "conv3_block2_concat", "conv4_block2_concat", "relu")

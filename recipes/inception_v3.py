@@ -37,7 +37,8 @@ PAPERS = (
 TASK = "classification"
 DEFAULT_BUILDER = "inception_v3"
 BUILDERS = {
-    "inception_v3": {"twin": "InceptionV3", "small": {"input_shape": (75, 75, 3), "classes": 10}},
+    "inception_v3": {"twin": "InceptionV3", "params": 23_851_784,
+                     "small": {"input_shape": (75, 75, 3), "classes": 10}},
 }
 BLOCKS = {
     "inception_a": {"input_shape": (9, 9, 32), "kwargs": {"pool_proj": 32}},
@@ -46,14 +47,12 @@ BLOCKS = {
     "reduction_b": {"input_shape": (9, 9, 32), "kwargs": {"filters_3x3": 320, "n": 7}},
     "inception_c": {"input_shape": (5, 5, 32), "kwargs": {"filters_3x3dbl_reduce": 448}},
 }
-DEMO = {  # sized for a 2-core CPU: about a minute of training (docs/performance.md)
+DEMO = {
     "builder": "inception_v3",
-    "kwargs": {"input_shape": (48, 48, 1), "classes": 10, "stem": "low_res", "width": 0.25,
+    "kwargs": {"input_shape": (64, 64, 1), "classes": 10, "stem": "low_res", "width": 0.125,
                "blocks": (1, 1, 1)},
-    "dataset": "cluttered_digits",
-    "data_kwargs": {"n_train": 1500, "n_val": 500},
-    "epochs": 2,
-    "learning_rate": 3e-3,
+    "epochs": 4,
+    "learning_rate": 5e-3,
 }
 # In the demo (one module of each kind): mixed0 figure 5, mixed1 reduction to 17x17,
 # mixed2 figure 6, mixed3 reduction to 8x8, mixed4 figure 7.

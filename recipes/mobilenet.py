@@ -34,6 +34,7 @@ DEFAULT_BUILDER = "mobilenet"
 BUILDERS = {
     "mobilenet": {
         "twin": "MobileNet",
+        "params": 4_253_864,
         "small": {"input_shape": (32, 32, 3), "classes": 10, "alpha": 0.25},
     },
 }
@@ -43,12 +44,10 @@ BLOCKS = {
         "kwargs": {"filters": 16, "strides": 2, "depth_multiplier": 1},
     },
 }
-DEMO = {  # sized for a 2-core CPU: about a minute of training (docs/performance.md)
+DEMO = {
     "builder": "mobilenet",
-    "kwargs": {"input_shape": (48, 48, 1), "classes": 10, "alpha": 0.25},
-    "dataset": "cluttered_digits",
-    "data_kwargs": {"n_train": 2000, "n_val": 500},
-    "epochs": 4,
+    "kwargs": {"input_shape": (64, 64, 1), "classes": 10, "alpha": 0.25},
+    "epochs": 8,
     "learning_rate": 3e-3,
 }
 STAGES = ("conv1_relu", "block3_pw_relu", "block5_pw_relu", "block11_pw_relu", "block13_pw_relu")

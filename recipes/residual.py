@@ -31,7 +31,7 @@ _SMALL = {"input_shape": (32, 32, 3), "classes": 10}
 BUILDERS = {
     "resnet18": {"small": _SMALL},
     "resnet34": {"small": _SMALL},
-    "resnet50": {"twin": "ResNet50", "small": _SMALL},
+    "resnet50": {"twin": "ResNet50", "small": _SMALL, "params": 25_636_712},
     "resnet101": {"twin": "ResNet101", "small": _SMALL},
     "resnet152": {"twin": "ResNet152", "small": _SMALL},
     "resnet50v2": {"twin": "ResNet50V2", "small": _SMALL},
@@ -47,13 +47,11 @@ BLOCKS = {
         "kwargs": {"filters": 32, "strides": 2, "projection": True},
     },
 }
-DEMO = {  # sized for a 2-core CPU: about a minute of training (docs/performance.md)
+DEMO = {
     "builder": "resnet18",
-    "kwargs": {"input_shape": (48, 48, 1), "classes": 10, "width": 16},
-    "dataset": "cluttered_digits",
-    "data_kwargs": {"n_train": 3000, "n_val": 500},
-    "epochs": 4,
-    "learning_rate": 3e-3,
+    "kwargs": {"input_shape": (64, 64, 1), "classes": 10, "width": 16},
+    "epochs": 9,
+    "learning_rate": 4e-3,
 }
 STAGES = ("conv1_relu", "conv2_block2_out", "conv3_block2_out", "conv4_block2_out", "conv5_block2_out")
 

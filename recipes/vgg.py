@@ -34,24 +34,16 @@ _SMALL = {"input_shape": (32, 32, 3), "classes": 10, "width": 0.25, "fc_units": 
 BUILDERS = {
     "vgg11": {"small": _SMALL},
     "vgg13": {"small": _SMALL},
-    "vgg16": {"twin": "VGG16", "small": _SMALL},
+    "vgg16": {"twin": "VGG16", "small": _SMALL, "params": 138_357_544},
     "vgg19": {"twin": "VGG19", "small": _SMALL},
 }
 BLOCKS = {
     "vgg_block": {"input_shape": (16, 16, 8), "kwargs": {"filters": 16, "convs": 2}},
 }
-DEMO = {  # sized for a 2-core CPU: about a minute of training (docs/performance.md)
+DEMO = {
     "builder": "vgg11",
-    "kwargs": {
-        "input_shape": (48, 48, 1),
-        "classes": 10,
-        "width": 0.125,
-        "fc_units": 128,
-        "batch_norm": True,
-    },
-    "dataset": "cluttered_digits",
-    "data_kwargs": {"n_train": 3000, "n_val": 500},
-    "epochs": 3,
+    "kwargs": {"input_shape": (64, 64, 1), "classes": 10, "width": 0.125, "fc_units": 128, "batch_norm": True},
+    "epochs": 6,
     "learning_rate": 3e-3,
 }
 STAGES = ("block1_conv1", "block2_conv1", "block3_conv2", "block4_conv2", "block5_conv2")

@@ -31,7 +31,8 @@ PAPERS = (
 TASK = "classification"
 DEFAULT_BUILDER = "xception"
 BUILDERS = {
-    "xception": {"twin": "Xception", "small": {"input_shape": (71, 71, 3), "classes": 10}},
+    "xception": {"twin": "Xception", "params": 22_910_480,
+                 "small": {"input_shape": (71, 71, 3), "classes": 10}},
     "mini_xception": {"small": {"input_shape": (32, 32, 3), "classes": 10}},
 }
 BLOCKS = {
@@ -41,17 +42,8 @@ BLOCKS = {
 }
 DEMO = {
     "builder": "mini_xception",
-    # Sized for a 2-core CPU: the strided stem and small widths train to >90% test
-    # accuracy on cluttered digits in under two minutes.
-    "kwargs": {
-        "input_shape": (64, 64, 1),
-        "classes": 10,
-        "sizes": (16, 32, 64),
-        "rescale": None,
-        "dropout": 0.2,
-        "stem_strides": 2,
-    },
-    "dataset": "cluttered_digits",
+    "kwargs": {"input_shape": (64, 64, 1), "classes": 10, "sizes": (16, 32, 64), "rescale": None,
+               "dropout": 0.2, "stem_strides": 2},
     "epochs": 8,
     "learning_rate": 5e-3,
 }

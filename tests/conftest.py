@@ -1,8 +1,26 @@
-"""Shared fixtures: a clean Keras session per test, and task-aware tiny batches."""
+"""Shared fixtures: a clean Keras session per test, task-aware tiny batches, and the
+``backends`` marker on the recipe checks that `make test` repeats under JAX and PyTorch."""
 
+import keras
 import numpy as np
 import pytest
-import keras
+
+# The checks of tests/test_recipes.py that hold on every backend: build, forward and
+# backward passes, the .keras round trip, twin parity. `make test` runs them (without
+# the `heavy` ones) again with KERAS_BACKEND=jax and KERAS_BACKEND=torch.
+BACKEND_CHECKS = {
+    "test_builder_builds_small",
+    "test_demo_trains_every_weight_and_lowers_the_loss",
+    "test_demo_keras_round_trip",
+    "test_twin_parity",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects by marker
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.name == "test_recipes.py" and getattr(item, "originalname", None) in BACKEND_CHECKS:
+            item.add_marker(pytest.mark.backends)
 
 
 @pytest.fixture(autouse=True)
@@ -17,7 +35,7 @@ def tiny_batch(recipe, model, n=4, seed=0):
     """Inputs and targets that fit ``model`` for the recipe's task."""
     rng = np.random.default_rng(seed)
     x = rng.uniform(0, 1, size=(n, *model.input_shape[1:])).astype("float32")
-    if recipe.task == "autoencoder":
+    if _predicts_images(recipe):
         return x, [rng.uniform(0, 1, size=(n, *shape[1:])).astype("float32") for shape in _output_shapes(model)]
     classes = _output_shapes(model)[0][-1]
     y = rng.integers(0, classes, size=(n,))
@@ -25,9 +43,15 @@ def tiny_batch(recipe, model, n=4, seed=0):
 
 
 def compile_for(recipe, model, optimizer):
-    loss = "mse" if recipe.task == "autoencoder" else "sparse_categorical_crossentropy"
+    loss = "mse" if _predicts_images(recipe) else "sparse_categorical_crossentropy"
     model.compile(optimizer=optimizer, loss=[loss] * len(model.outputs), jit_compile=False)
 
 
 def _output_shapes(model):
     return [tuple(output.shape) for output in model.outputs]
+
+
+def _predicts_images(recipe):
+    from cookbook import tasks
+
+    return tasks.get(recipe.task).target != "labels"

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import pytest
 
-from recipes import audio
+from cookbook.recipes import audio
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -191,7 +191,7 @@ def test_spectrogram_cnn_rejects_bad_framing():
 def test_recipes_run_under_jax(tmp_path):
     """The standalone recipe builds, runs and round-trips under the JAX backend too."""
     code = (
-        "import keras, numpy as np; from recipes import audio\n"
+        "import keras, numpy as np; from cookbook.recipes import audio\n"
         "assert keras.backend.backend() == 'jax'\n"
         "for m in (audio.m5(input_shape=(2048, 1), classes=3, width=8),\n"
         "          audio.spectrogram_cnn(input_shape=(2048, 1), classes=3, width=4),\n"

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import pytest
 
-from recipes import autoencoder as ae
+from cookbook.recipes import autoencoder as ae
 
 ROOT = Path(__file__).resolve().parents[1]
 KERAS_IO_DENOISER_PARAMS = 28_353  # keras-io "Convolutional autoencoder for image denoising"
@@ -222,7 +222,7 @@ def test_recipes_run_under_jax(tmp_path):
     """Every builder trains a step and round-trips under the JAX backend too."""
     path = str(tmp_path / "m.keras")
     code = (
-        "import keras, numpy as np; from recipes import autoencoder as ae\n"
+        "import keras, numpy as np; from cookbook.recipes import autoencoder as ae\n"
         "assert keras.backend.backend() == 'jax'\n"
         "for name, spec in ae.BUILDERS.items():\n"
         "    m = getattr(ae, name)(**spec['small'])\n"

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from recipes import bagnet
+from cookbook.recipes import bagnet
 
 RECEPTIVE_FIELDS = {"bagnet9": 9, "bagnet17": 17, "bagnet33": 33}  # the paper's names
 KERNEL3 = {"bagnet9": (1, 1, 0, 0), "bagnet17": (1, 1, 1, 0), "bagnet33": (1, 1, 1, 1)}

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pytest
 
-from recipes import alexnet, mobilenet, resnext, vgg
+from cookbook.recipes import alexnet, mobilenet, resnext, vgg
 
 
 def _trainable(model):

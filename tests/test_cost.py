@@ -7,12 +7,13 @@ reduction to 16 first. Whole-model totals are held against the papers' multiply-
 """
 
 import keras
+import numpy as np
 import pytest
 
 from cookbook import cost
-from recipes import inception_v1 as v1
-from recipes import inception_v3 as v3
-from recipes import residual
+from cookbook.recipes import inception_v1 as v1
+from cookbook.recipes import inception_v3 as v3
+from cookbook.recipes import residual
 
 
 def _probe(block, input_shape, *args, **kwargs):
@@ -158,3 +159,139 @@ def test_bad_arguments_name_the_argument():
         cost.format_cost(model, markdown="yes")
     with pytest.raises(TypeError, match="group"):
         cost.block_costs(model, group="prefix")
+
+
+# --- receptive fields: the graph arithmetic against the gradient ------------------------------
+
+
+def _positive(layer_class, *args, **kwargs):
+    """A bias-free layer with positive random weights: no cancellation hides a pixel."""
+    return layer_class(*args, use_bias=False, kernel_initializer=keras.initializers.RandomUniform(0.1, 1.0),
+                       **kwargs)
+
+
+def _conv(*args, **kwargs):
+    return _positive(keras.layers.Conv2D, 1, *args, **kwargs)
+
+
+def _gradient_extent(model, layer_name, position):
+    """Per axis ``(first, last + 1)`` of the input pixels p with d unit / d x_p != 0 for
+    some channel of the layer at ``position`` (a concatenation's channels see different fields).
+
+    The model is linear and bias-free, so that gradient at pixel p is the unit's
+    response to an impulse at p; one batch of impulses gives them all.
+    """
+    spatial = tuple(model.inputs[0].shape[1:-1])
+    n = int(np.prod(spatial))
+    impulses = np.eye(n, dtype="float32").reshape(n, *spatial, 1)
+    sub = keras.Model(model.inputs, model.get_layer(layer_name).output)
+    response = np.abs(keras.ops.convert_to_numpy(sub(impulses))[(slice(None), *position)]).max(-1)
+    response = response.reshape(spatial)
+    extents = []
+    for axis in range(len(spatial)):
+        hit = np.nonzero(response.max(axis=tuple(a for a in range(len(spatial)) if a != axis)) > 0)[0]
+        extents.append((int(hit.min()), int(hit.max()) + 1))
+    return extents
+
+
+def _check_field(model, layer_name, positions):
+    field = cost.receptive_field(model, layer_name)
+    for position in positions:
+        assert [tuple(b) for b in field.bounds(position)] == _gradient_extent(model, layer_name, position), position
+    return field
+
+
+def _functional(shape, build):
+    inputs = keras.Input(shape)
+    return keras.Model(inputs, build(inputs))
+
+
+def test_receptive_field_of_stacked_3x3_convs_matches_the_gradient():
+    two = _functional((16, 16, 1), lambda x: _conv(3, name="b")(_conv(3, name="a")(x)))
+    assert _check_field(two, "b", [(5, 5), (0, 3)]) == cost.ReceptiveField((5, 5), (1, 1), (2.0, 2.0))
+    three = _functional((16, 16, 1), lambda x: _conv(3, padding="same", name="c")(
+        _conv(3, padding="same")(_conv(3, padding="same")(x))))
+    assert _check_field(three, "c", [(8, 8), (7, 9)]).size == (7, 7)
+
+
+def test_receptive_field_of_strided_conv_and_pool_matches_the_gradient():
+    model = _functional((32, 32, 1), lambda x: _conv(3, name="top")(
+        keras.layers.AveragePooling2D(2, name="pool")(_conv(3, strides=2, padding="same")(x))))
+    field = _check_field(model, "top", [(3, 3), (3, 4), (2, 3)])
+    assert (field.size, field.jump) == ((13, 13), (4, 4))
+    assert _check_field(model, "pool", [(4, 5)]).jump == (4, 4)
+
+
+def test_receptive_field_of_branches_is_the_union_of_the_paths():
+    def residual(x):
+        x = _conv(3, strides=2, padding="same", name="stem")(x)
+        y = _conv(3, padding="same")(_conv(3, padding="same")(x))
+        return keras.layers.Add(name="add")([x, y])
+
+    field = _check_field(_functional((32, 32, 1), residual), "add", [(8, 8), (8, 9)])
+    assert (field.size, field.jump) == ((3 + 4 * 2, 3 + 4 * 2), (2, 2))  # stem 3, then 5 at jump 2
+
+    def inception(x):
+        branches = [_conv(1)(x), _conv(5, padding="same")(x),
+                    _conv(1)(keras.layers.AveragePooling2D(3, 1, padding="same")(x))]
+        return keras.layers.Concatenate(name="mixed")(branches)
+
+    assert _check_field(_functional((16, 16, 1), inception), "mixed", [(8, 8)]).size == (5, 5)
+
+
+def test_receptive_field_of_1d_dilated_and_causal_convs_and_nested_models():
+    def conv1d(*args, **kwargs):
+        return _positive(keras.layers.Conv1D, 1, *args, **kwargs)
+
+    model = _functional((64, 1), lambda x: conv1d(3, dilation_rate=2, padding="causal", name="causal")(
+        keras.layers.MaxPooling1D(2, name="pool")(conv1d(5, name="first")(x))))
+    field = cost.receptive_field(model, "causal")
+    # first: 5, start 2; pool 2/2: 6, jump 2, start 2.5; causal k_eff 5 looks 4 steps back: 14, start -1.5.
+    assert field == cost.ReceptiveField((14,), (2,), (-1.5,))
+    avg = _functional((64, 1), lambda x: conv1d(3, dilation_rate=2, padding="causal", name="causal")(
+        keras.layers.AveragePooling1D(2)(conv1d(5)(x))))
+    assert _check_field(avg, "causal", [(10,), (11,)]) == field
+    # A base model nested behind padding and cropping: walked into, in the outer input's pixels.
+    base = _functional((None, None, 1), lambda x: _conv(3, name="inner")(_conv(3)(x)))
+    outer = _functional((20, 20, 1), lambda x: base(keras.layers.Cropping2D(((2, 0), (0, 0)))(
+        keras.layers.ZeroPadding2D(1)(x))))
+    assert cost.receptive_field(outer, "inner") == cost.ReceptiveField((5, 5), (1, 1), (3.0, 1.0))
+    assert cost.receptive_field(outer, base.name) == cost.receptive_field(outer, "inner")
+
+
+def test_receptive_field_of_a_vgg16_stack_by_hand():
+    """VGG16's conv stack (Simonyan & Zisserman 2015): 3x3 'same' convs, 2x2 pools.
+
+    Each 3x3 conv adds 2 * jump; each pool adds jump and doubles it. block3_conv3:
+    1 + 2*2 (block 1) + 1 -> 6, then + 2*2*2 -> 14, + 2 -> 16, then + 3*2*4 -> 40.
+    block5_pool: 212 (the figure Araujo et al., Distill 2019, give for VGG-16).
+    """
+    def vgg(x):
+        for block, convs in enumerate((2, 2, 3, 3, 3), start=1):
+            for i in range(convs):
+                x = keras.layers.Conv2D(2, 3, padding="same", activation="relu",
+                                        name=f"block{block}_conv{i + 1}")(x)
+            x = keras.layers.MaxPooling2D(name=f"block{block}_pool")(x)
+        return x
+
+    model = _functional((224, 224, 3), vgg)
+    assert cost.receptive_field(model, "block1_conv2") == cost.ReceptiveField((5, 5), (1, 1), (0.0, 0.0))
+    assert cost.receptive_field(model, "block3_conv3") == cost.ReceptiveField((40, 40), (4, 4), (1.5, 1.5))
+    assert cost.receptive_field(model, "block5_pool") == cost.ReceptiveField((212, 212), (32, 32), (15.5, 15.5))
+
+
+def test_receptive_field_matches_resnet50s_published_figure():
+    # Araujo et al., Distill 2019, Table 1: ResNet-50's receptive field is 483 pixels.
+    model = keras.applications.ResNet50(weights=None, include_top=False, input_shape=(64, 64, 3))
+    assert cost.receptive_field(model, "conv5_block3_out").size == (483, 483)
+
+
+def test_receptive_field_errors_name_the_layer():
+    model = _functional((16, 16, 1), lambda x: keras.layers.Dense(2, name="head")(
+        keras.layers.Flatten()(keras.layers.UpSampling2D(name="up")(_conv(3, name="c")(x)))))
+    with pytest.raises(ValueError, match="'up'.*UpSampling2D"):
+        cost.receptive_field(model, "up")
+    with pytest.raises(ValueError, match="'head'.*not a spatial map"):
+        cost.receptive_field(model, "head")
+    with pytest.raises(ValueError, match="no layer named 'nope'"):
+        cost.receptive_field(model, "nope")

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from recipes import densenet
+from cookbook.recipes import densenet
 
 
 def _trainable(model):

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from cookbook import registry, render
+from cookbook import registry, render, tasks
+from cookbook.render import pages
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -69,11 +70,52 @@ def test_committed_render_is_complete_and_matches_the_recipe_file(recipe):
     for name, digest in manifest["files"].items():
         data = (folder / name).read_bytes()
         assert hashlib.sha256(data).hexdigest()[:16] == digest, f"{name} changed after the render"
-    pngs = {f"filters_{stage}.png" for stage in recipe.stages}
-    assert pngs <= set(manifest["files"]), "a stage listed in STAGES has no filter figure"
+    assert [stage["stage"] for stage in manifest["filters"]] == list(recipe.stages), "a stage has no filter facts"
+    pngs = {f"filters_{stage['stage']}.png" for stage in manifest["filters"] if stage["units"]}
+    assert pngs <= set(manifest["files"]), "a stage with responding units has no filter figure"
     for name in manifest["files"]:
         if name.endswith(".png"):
             assert (folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{name} is not a PNG"
+
+
+def _manifest(recipe) -> dict:
+    return json.loads((DOCS / "assets" / "recipes" / recipe.name / "manifest.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=IDS)
+def test_committed_demo_learned_its_task(recipe):
+    """Every demo reaches its task's bar on held-out data (cookbook.tasks: 0.90 accuracy, +6 dB)."""
+    manifest = _manifest(recipe)
+    task = tasks.get(recipe.task)
+    assert manifest["key"]["quick"] is False, "the committed render must be a full one"
+    assert manifest["metrics"][task.metric] >= task.goal, (
+        f"{recipe.name}: {task.metric} {manifest['metrics'][task.metric]:.3f} is below the bar {task.goal}")
+    assert manifest["demo"]["sizes"] == [task.data_kwargs[k] for k in ("n_train", "n_val", "n_test")]
+
+
+@pytest.mark.parametrize("recipe", [r for r in RECIPES if "gradcam" in tasks.get(r.task).views],
+                         ids=[r.name for r in RECIPES if "gradcam" in tasks.get(r.task).views])
+def test_committed_grad_cam_localizes(recipe):
+    """Pointing game >= 0.60 and >= 3x chance on >= 500 held-out images, from a map of at least 6x6."""
+    m = _manifest(recipe)["metrics"]
+    assert m["pointing_images"] >= 500
+    assert min(m["gradcam_grid"]) >= 6, f"Grad-CAM of {recipe.name} comes from a {m['gradcam_grid']} map"
+    assert m["pointing_game"] >= 0.60, f"{recipe.name}: pointing game {m['pointing_game']:.2f}"
+    assert m["pointing_game"] >= 3 * m["pointing_game_random"], (
+        f"{recipe.name}: pointing game {m['pointing_game']:.2f} is not 3x chance ({m['pointing_game_random']:.2f})")
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=IDS)
+def test_every_generated_snippet_says_what_its_manifest_says(recipe):
+    """The committed snippets are exactly what the manifest's numbers make (no stale or hand-edited text)."""
+    manifest = _manifest(recipe)
+    folder = DOCS / "assets" / "recipes" / recipe.name
+    for filename, text in pages.snippets(manifest).items():
+        assert (folder / filename).read_text(encoding="utf-8") == text, f"{recipe.name}/{filename} is stale"
+    # And the numbers printed are the manifest's, rounded as printed.
+    training = (folder / "training.md").read_text(encoding="utf-8")
+    if "test_accuracy" in manifest["metrics"]:
+        assert f"Test accuracy: {manifest['metrics']['test_accuracy']:.3f}" in training
 
 
 def _public_functions(module):
@@ -119,7 +161,8 @@ def test_built_page_shows_the_recipe_file_and_its_figures(built_site, recipe):
     raw = page.read_text(encoding="utf-8")
     images = re.findall(r'<img[^>]+src="([^"]+)"', raw)
     stage_figures = [src for src in images if "/filters_" in src]
-    assert len(stage_figures) >= len(recipe.stages), "not every stage's filters are on the page"
+    shown = [stage for stage in _manifest(recipe)["filters"] if stage["units"]]
+    assert len(stage_figures) >= len(shown), "not every stage's filters are on the page"
     for src in images:
         assert (page.parent / src).resolve().is_file(), f"{recipe.name}: broken image {src}"
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from cookbook import cost
-from recipes import inception_v1 as v1
-from recipes import inception_v3 as v3
+from cookbook.recipes import inception_v1 as v1
+from cookbook.recipes import inception_v3 as v3
 
 # Table 1 of Szegedy et al. 2014 (seeds/004_*): output size and ops (M) per module.
 TABLE1_OUTPUT = {

@@ -1,14 +1,15 @@
 """A quick render of one recipe into a temp folder writes every expected file, and resumes.
 
-The expected files are derived here from the recipe's metadata (one filter figure per
-entry of STAGES) and the figures are checked against facts computed independently
-(keras.applications' parameter count, the recipe file's hash, the running backend).
+The expected files are derived from the manifest (one filter figure per stage with
+responding units) and the figures are checked against facts computed independently
+(keras.applications' parameter count, the recipe file's hash, the running backend, the
+layer's map size, chance computed from the data's boxes).
 """
 
 import hashlib
 import json
 import os
-import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,8 @@ import keras
 import numpy as np
 import pytest
 
-from cookbook import registry, render
+from cookbook import registry, render, runtime
+from cookbook.render import pages
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "xception"  # four stages and a small demo: the fastest full pipeline
@@ -40,16 +42,18 @@ def _png_size(path):
 
 def test_quick_render_writes_every_expected_file(rendered):
     docs, results = rendered
-    recipe = registry.get(NAME)
     folder = docs / "assets" / "recipes" / NAME
     assert [r.name for r in results] == [NAME] and not results[0].skipped
     expected = {"summary.md", "diagram.md", "training.md", "curve.png", "filters.md", "task.md", "footer.md",
-                "gradcam.png", "manifest.json"}
-    expected |= {f"filters_{stage}.png" for stage in recipe.stages}
-    expected |= {f"filters_{stage}.md" for stage in recipe.stages}
+                "gradcam.png", "gradcam_classes.png", "manifest.json"}
+    manifest = json.loads((folder / "manifest.json").read_text())
+    expected |= {f"filters_{stage['stage']}.png" for stage in manifest["filters"] if stage["units"]}
+    if shutil.which("dot"):
+        expected.add("diagram.svg")
     present = {path.name for path in folder.iterdir()}
     assert expected <= present, f"missing: {sorted(expected - present)}"
     assert not [name for name in present if name.startswith(".")], "a temp file was left behind"
+    assert set(manifest["files"]) | {"manifest.json"} == present, "the manifest must list exactly the files"
     for name in present:
         if name.endswith(".png"):
             width, height = _png_size(folder / name)
@@ -66,24 +70,43 @@ def test_summary_shows_the_twin_parameter_count_and_costs(rendered):
     assert "keras.applications.Xception" in text
 
 
-def test_task_view_scores_grad_cam_with_the_pointing_game(rendered):
+def test_manifest_keeps_the_metrics_the_pages_need(rendered):
     docs, _ = rendered
-    text = (docs / "assets" / "recipes" / NAME / "task.md").read_text()
-    score = float(re.search(r"Pointing game: ([0-9.]+)", text).group(1))
-    chance = float(re.search(r"would score about ([0-9.]+)", text).group(1))
-    assert 0.0 <= score <= 1.0 and 0.0 < chance < 0.5
+    manifest = json.loads((docs / "assets" / "recipes" / NAME / "manifest.json").read_text())
+    m = manifest["metrics"]
+    for key in ("test_accuracy", "pointing_game", "pointing_game_random", "gradcam_layer", "gradcam_grid",
+                "train_seconds"):
+        assert key in m, f"manifest metrics lack {key}"
+    # The grid is the layer's own map size, read here from a fresh build of the demo.
+    model = registry.get(NAME).build_demo()
+    assert m["gradcam_grid"] == list(model.get_layer(m["gradcam_layer"]).output.shape[1:3])
+    assert min(m["gradcam_grid"]) >= 6
 
 
-def test_footer_and_manifest_describe_the_run(rendered):
+def test_quick_render_grad_cam_beats_its_random_baseline(rendered):
+    """Even the quick render's model points at the digit more often than chance."""
+    docs, _ = rendered
+    m = json.loads((docs / "assets" / "recipes" / NAME / "manifest.json").read_text())["metrics"]
+    # Chance, recomputed here from the data: the boxes' mean share of the canvas.
+    from cookbook import data, train
+
+    boxes = data.cluttered_digits(10, 10, train.QUICK_SIZES[2], size=64).test.boxes[: m["pointing_images"]]
+    chance = float(np.mean((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) / 64**2))
+    assert m["pointing_game_random"] == pytest.approx(chance, abs=0.02)
+    assert m["pointing_game"] > 1.5 * chance, f"pointing game {m['pointing_game']:.2f} vs chance {chance:.2f}"
+
+
+def test_snippets_are_made_from_the_manifest(rendered):
     docs, _ = rendered
     folder = docs / "assets" / "recipes" / NAME
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for filename, text in pages.snippets(manifest).items():
+        assert (folder / filename).read_text() == text
     footer = (folder / "footer.md").read_text()
     assert f"`{keras.backend.backend()}`" in footer and f"keras {keras.__version__}" in footer
     assert "CPU" in footer or "GPU" in footer
-    manifest = json.loads((folder / "manifest.json").read_text())
     file_hash = hashlib.sha256((ROOT / "recipes" / f"{NAME}.py").read_bytes()).hexdigest()[:16]
     assert manifest["key"]["source_hash"] == file_hash and manifest["key"]["quick"] is True
-    assert 0.0 <= manifest["metrics"]["test_accuracy"] <= 1.0
 
 
 def test_a_second_render_skips_what_is_up_to_date(rendered):
@@ -110,6 +133,26 @@ def test_a_killed_render_is_not_taken_for_a_finished_one(rendered):
     assert not render.up_to_date(recipe, copy, quick=True)
 
 
+def test_force_renders_again_and_up_to_date_recipes_are_reported(rendered, monkeypatch):
+    docs, _ = rendered
+    calls = []
+    monkeypatch.setattr(render, "_render_recipe", lambda recipe, *args: calls.append(recipe.name) or
+                        render._result_from_manifest(recipe, docs / "assets" / "recipes" / recipe.name,
+                                                     render.read_manifest(docs / "assets" / "recipes" / NAME),
+                                                     skipped=False))
+    monkeypatch.setattr(render, "_write_comparison", lambda docs_dir: None)
+    assert render.render([NAME], quick=True, docs_dir=docs, progress=False)[0].skipped and not calls
+    assert not render.render([NAME], quick=True, docs_dir=docs, progress=False, force=True)[0].skipped
+    assert calls == [NAME]
+
+
+@pytest.mark.skipif(bool(runtime.gpu_names(keras.backend.backend())), reason="a GPU is visible")
+def test_device_gpu_without_a_gpu_fails_at_once(rendered):
+    docs, _ = rendered  # everything there is up to date: it must fail all the same
+    with pytest.raises(RuntimeError, match="GPU"):
+        render.render([NAME], quick=True, docs_dir=docs, progress=False, device="gpu")
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "word"),
     [
@@ -119,6 +162,7 @@ def test_a_killed_render_is_not_taken_for_a_finished_one(rendered):
         ({"device": "tpu"}, ValueError, "device"),
         ({"docs_dir": 3}, TypeError, "docs_dir"),
         ({"progress": None}, TypeError, "progress"),
+        ({"force": 1}, TypeError, "force"),
     ],
 )
 def test_bad_arguments_fail_early_and_name_the_argument(kwargs, error, word):
@@ -131,25 +175,3 @@ def test_render_module_does_not_import_tensorflow():
     code = "import sys, cookbook.render; sys.exit('tensorflow' in sys.modules)"
     env = {**os.environ, "KERAS_BACKEND": "jax"}
     assert subprocess.run([sys.executable, "-c", code], check=False, env=env, cwd=ROOT, timeout=120).returncode == 0
-
-
-def test_saliency_1d_is_the_input_gradient():
-    """The optimizer trick behind the audio saliency equals a finite difference of the loss."""
-    inputs = keras.Input((16, 1))
-    x = keras.layers.Conv1D(3, 3, activation="tanh")(inputs)
-    x = keras.layers.GlobalAveragePooling1D()(x)
-    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
-    clip = np.random.default_rng(0).normal(size=(1, 16, 1)).astype("float32")
-    got = render._saliency_1d(model, clip, np.array([1]))[0]
-
-    def loss(signal):
-        p = np.asarray(model.predict(signal, verbose=0))[0, 1]
-        return -np.log(p)
-
-    eps = 1e-2
-    for i in (0, 7, 15):
-        up, down = clip.copy(), clip.copy()
-        up[0, i, 0] += eps
-        down[0, i, 0] -= eps
-        numeric = abs(loss(up) - loss(down)) / (2 * eps)
-        assert got[i] == pytest.approx(numeric, rel=0.05, abs=1e-4)

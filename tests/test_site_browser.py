@@ -29,7 +29,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 SCREENSHOTS = ("index", "inception_v1")  # the home page and the stage-by-stage walk
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", "--disable-sync", "--window-size=1280,1600")
+         "--disable-component-update", "--no-first-run", "--disable-sync", "--window-size=1400,1600")
 
 pytestmark = pytest.mark.browser
 
@@ -117,6 +117,25 @@ def test_every_recipe_page_loads_all_images_without_console_errors(browser, serv
             problems.append(f"{page}: no images at all")
         problems += [f"{page}: image {src} did not load" for src, width in images if not width]
         problems += [f"{page}: console error: {entry['message']}" for entry in errors]
+    assert not problems, "\n".join(problems)
+
+
+TILES_SCRIPT = """
+return Array.from(document.querySelectorAll('img[data-cols]')).map(
+  img => [img.getAttribute('src'), img.getBoundingClientRect().width / Number(img.dataset.cols)]);
+"""
+
+
+def test_filter_and_grad_cam_tiles_are_shown_at_128_px_or_more(browser, server):
+    """On a 1400 px wide window, every tile of a tiled figure is displayed at >= 128 px."""
+    problems, tiled = [], 0
+    for name in registry.names():
+        browser.get(f"{server}/recipes/{name}/")
+        for src, tile in browser.execute_script(TILES_SCRIPT):
+            tiled += 1
+            if tile < 128:
+                problems.append(f"{name}: {src} shows its tiles at {tile:.0f} px")
+    assert tiled >= len(registry.names()), "the tiled figures carry no data-cols attribute"
     assert not problems, "\n".join(problems)
 
 

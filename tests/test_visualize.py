@@ -7,7 +7,9 @@ Each method is checked against its published definition, computed independently:
 Grad-CAM on a conv -> global-average-pool -> dense head equals CAM (Selvaraju et al.
 2017, Sec. 3.1: alpha_k = w_k^c / Z), Grad-CAM++ against its closed form on the same
 head, saliency/SmoothGrad/occlusion against a linear model's closed forms, keras-io's
-filter-visualization update against its closed form on a linear layer.
+filter-visualization update against its closed form on a linear layer. The dataset views
+are checked on models with a known answer (a channel scaled to be the largest, a single
+bright pixel under a 1x1, pooled or 3x3 field), and the 1-D paths on a tiny linear Conv1D model.
 """
 
 import inspect
@@ -241,7 +243,7 @@ def test_plain_method_follows_keras_io_update_in_closed_form():
     # 30 keras-io steps give x0 + 30 * 10 * g / |g| exactly.
     model, n = _conv_model(), 3
     init = np.random.default_rng(0).uniform(0.45, 0.55, (n, 12, 12, 1)).astype("float32")
-    images, acts = V.filter_images(model, "lin", [0, 2, 3], init=init)
+    images, acts = V.filter_images(model, "lin", [0, 2, 3], method="plain", init=init)
     kernel = keras.ops.convert_to_numpy(model.get_layer("lin").kernel)[:, :, 0, :]  # (3, 3, 4)
     for i, k in enumerate([0, 2, 3]):
         g = np.zeros((12, 12))
@@ -258,11 +260,12 @@ def test_plain_method_follows_keras_io_update_in_closed_form():
 def test_batched_filters_equal_one_at_a_time_and_regularized_raises_activation():
     model = _conv_model()
     init = np.random.default_rng(0).uniform(0.45, 0.55, (3, 12, 12, 1)).astype("float32")
-    together, acts = V.filter_images(model, "conv", [0, 1, 5], init=init, steps=5, border=1)
+    together, acts = V.filter_images(model, "conv", [0, 1, 5], method="plain", init=init, steps=5, border=1)
     for i, k in enumerate([0, 1, 5]):
-        alone, _ = V.filter_images(model, "conv", [k], init=init[i:i + 1], steps=5, border=1)
+        alone, _ = V.filter_images(model, "conv", [k], method="plain", init=init[i:i + 1], steps=5, border=1)
         np.testing.assert_allclose(together[i], alone[0], rtol=1e-4, atol=1e-4)
-    in_pairs, pair_acts = V.filter_images(model, "conv", [0, 1, 5], init=init, steps=5, border=1, batch_size=2)
+    in_pairs, pair_acts = V.filter_images(model, "conv", [0, 1, 5], method="plain", init=init, steps=5,
+                                          border=1, batch_size=2)
     np.testing.assert_allclose(in_pairs, together, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(pair_acts, acts, rtol=1e-4, atol=1e-4)
     images, reg = V.filter_images(model, "conv", [0, 1], method="regularized", steps=20, border=1, jitter=1)
@@ -302,6 +305,161 @@ def test_deep_dream_raises_the_activation_energy():
     energy = lambda im: float((V.activations(model, im[None], "b")["b"] ** 2).mean())  # noqa: E731
     assert energy(dreamed) > energy(image)
 
+
+# --- filters worth looking at: start and end activations, unit ranking ----------------------
+
+
+def test_filter_images_reports_the_start_activation_and_ascent_raises_it():
+    model = _conv_model()
+    init = np.random.default_rng(0).uniform(0.45, 0.55, (2, 12, 12, 1)).astype("float32")
+    images, end, start = V.filter_images(model, "lin", [1, 3], method="plain", init=init, steps=3,
+                                         return_start=True)
+    sub = keras.Model(model.inputs, model.get_layer("lin").output)
+    measured = keras.ops.convert_to_numpy(sub(init))[:, 2:-2, 2:-2, :].mean(axis=(1, 2))
+    np.testing.assert_allclose(start, measured[np.arange(2), [1, 3]], rtol=1e-4, atol=1e-6)
+    assert (end > start + 1.0).all()  # 3 steps of length 10 along a constant gradient
+    # The default (regularized) method moves every unit of a linear layer up.
+    images, end, start = V.filter_images(model, "lin", None, steps=16, border=1, return_start=True)
+    assert images.shape == (4, 12, 12, 1) and end.shape == start.shape == (4,)
+    assert (end > start).all(), (start, end)
+
+
+def _scaled_channels_model(gains, shape=(8, 8, 1)):
+    """A 1x1 conv whose channel c is gains[c] * x: a known ranking on positive images."""
+    model = keras.Sequential([keras.Input(shape), keras.layers.Conv2D(len(gains), 1, use_bias=False, name="mix")])
+    model.get_layer("mix").kernel.assign(np.asarray(gains, "float32").reshape(1, 1, 1, -1))
+    return model
+
+
+def test_rank_units_puts_the_largest_channel_first():
+    gains = [1.0, 2.0, 5.0, 0.5, -3.0]
+    model = _scaled_channels_model(gains)
+    x = _images(5, (8, 8, 1), seed=3)
+    units, means = V.rank_units(model, "mix", x, batch_size=2)
+    assert units.tolist() == [2, 1, 0, 3, 4]
+    np.testing.assert_allclose(means, np.asarray(gains)[units] * x.mean(), rtol=1e-5)
+    top, top_means = V.rank_units(model, "mix", x, top=2)
+    assert top.tolist() == [2, 1] and top_means.shape == (2,)
+
+
+# --- dataset examples and receptive-field patches ------------------------------------------
+
+
+def _bright_pixel_images():
+    """Six dark images; image 3 holds a 1.0 at (5, 7), image 1 a 0.5 at (2, 2)."""
+    x = np.zeros((6, 12, 12, 1), "float32")
+    x[3, 5, 7] = 1.0
+    x[1, 2, 2] = 0.5
+    return x
+
+
+def test_top_activating_finds_the_bright_pixel_its_position_and_patch():
+    x = _bright_pixel_images()
+    identity = _scaled_channels_model([1.0, 2.0], (12, 12, 1))
+    top = V.top_activating(identity, "mix", x, k=2, batch_size=4)
+    assert top.indices.shape == (2, 2) and top.patches.shape == (2, 2, 1, 1, 1)
+    assert top.indices[:, 0].tolist() == [3, 3] and top.indices[:, 1].tolist() == [1, 1]
+    np.testing.assert_allclose(top.values[1], [2.0, 1.0])
+    assert top.positions[0, 0].tolist() == [5, 7] and top.positions[0, 1].tolist() == [2, 2]
+    assert top.patches[0, 0, 0, 0, 0] == 1.0 and top.boxes[0, 0].tolist() == [[5, 6], [7, 8]]
+    # After a 2x2 max pool each unit sees a 2x2 patch: unit (2, 3) sees rows 4-5, columns 6-7.
+    pooled = keras.Sequential([keras.Input((12, 12, 1)), *identity.layers, keras.layers.MaxPooling2D(name="pool")])
+    top = V.top_activating(pooled, "pool", x, units=[0], k=1)
+    assert top.positions[0, 0].tolist() == [2, 3] and top.boxes[0, 0].tolist() == [[4, 6], [6, 8]]
+    np.testing.assert_array_equal(top.patches[0, 0, ..., 0], x[3, 4:6, 6:8, 0])
+
+
+def test_top_activating_patches_are_zero_padded_at_the_border():
+    x = _bright_pixel_images()
+    x[4, 0, 0] = 2.0  # in the corner: the unit's 3x3 field hangs over the edge
+    model = keras.Sequential([keras.Input((12, 12, 1)), keras.layers.Conv2D(1, 3, padding="same", use_bias=False,
+                                                                              name="box")])
+    model.get_layer("box").kernel.assign(np.full((3, 3, 1, 1), 1.0, "float32"))
+    top = V.top_activating(model, "box", x, k=3)
+    assert top.indices[0].tolist() == [4, 3, 1] and top.positions[0, 0].tolist() == [0, 0]
+    assert top.receptive_field.size == (3, 3) and top.boxes[0, 0].tolist() == [[0, 2], [0, 2]]
+    expected = np.zeros((3, 3), "float32")
+    expected[1, 1] = 2.0  # the field's centre is the corner pixel; the rest is padding
+    np.testing.assert_array_equal(top.patches[0, 0, ..., 0], expected)
+    with pytest.raises(ValueError, match="k must be <= the number of images"):
+        V.top_activating(model, "box", x, k=7)
+    with pytest.raises(ValueError, match="units must be in"):
+        V.top_activating(model, "box", x, units=[1], k=1)
+
+
+# --- 1-D models -----------------------------------------------------------------------------
+
+
+def _wave_model(samples=32, activation=None):
+    """conv1d 'lin' -> conv1d 'feat' -> GAP -> dense: a tiny 1-D classifier, linear by default."""
+    inputs = keras.Input((samples, 1))
+    x = keras.layers.Conv1D(4, 5, padding="same", activation=activation, name="lin")(inputs)
+    x = keras.layers.Conv1D(6, 3, name="feat")(x)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="pred")(x))
+
+
+def _waves(n=2, samples=32, seed=4):
+    return np.random.default_rng(seed).uniform(-1, 1, (n, samples, 1)).astype("float32")
+
+
+def test_1d_saliency_and_occlusion_are_a_linear_models_closed_form():
+    model, x = _wave_model(), _waves()
+    # The model is linear up to its softmax, which saliency skips: d logit_c / d x_t is the
+    # logit change from a unit impulse at t.
+    impulses = np.concatenate([np.zeros((1, 32, 1)), np.eye(32).reshape(32, 32, 1)]).astype("float32")
+    pred = model.get_layer("pred")
+    body = keras.Model(model.inputs, model.get_layer(index=-2).output)
+    logits = keras.ops.convert_to_numpy(body(impulses)) @ keras.ops.convert_to_numpy(pred.kernel)
+    weights = logits[1:] - logits[0]  # (32, 3)
+    got = V.saliency(model, x, [2, 0], normalize=False)
+    assert got.shape == (2, 32)
+    np.testing.assert_allclose(got, np.abs(weights[:, [2, 0]]).T, rtol=1e-3, atol=1e-5)
+    occ = V.occlusion(model, x, 1, patch=1, stride=1, fill=0.0, normalize=False)
+    np.testing.assert_allclose(occ, x[..., 0] * weights[:, 1], rtol=1e-3, atol=1e-4)
+
+
+def test_1d_grad_cam_equals_cam_on_a_gap_head():
+    model, x = _wave_model(), _waves()
+    feats = _features(model, x)  # (2, 30, 6)
+    w = keras.ops.convert_to_numpy(model.get_layer("pred").kernel)[:, 1]
+    expected = np.maximum(feats @ w / feats.shape[1], 0)
+    got = V.grad_cam(model, x, "feat", class_index=1, resize=False, normalize=False)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
+    assert V.grad_cam(model, x, class_index=1).shape == (2, 32)  # default layer: the last 1-D map
+
+
+def test_1d_filter_images_plain_closed_form_and_regularized_ascent():
+    model = _wave_model()
+    init = np.random.default_rng(0).uniform(-0.05, 0.05, (2, 32, 1)).astype("float32")
+    waves, acts = V.filter_images(model, "lin", [0, 3], method="plain", init=init, steps=4, lr=1.0)
+    kernel = keras.ops.convert_to_numpy(model.get_layer("lin").kernel)[:, 0, :]  # (5, 4)
+    for i, k in enumerate([0, 3]):
+        g = np.zeros(32)  # d mean(act[2:-2, k]) / d x: output t ('same' padding) reads x[t-2 .. t+2]
+        for t in range(2, 30):
+            g[t - 2:t + 3] += kernel[:, k]
+        np.testing.assert_allclose(waves[i, :, 0], init[i, :, 0] + 4.0 * g / np.linalg.norm(g), rtol=1e-4, atol=1e-4)
+    assert acts.shape == (2,)
+    waves, end, start = V.filter_images(model, "feat", [0, 1, 2], steps=20, return_start=True, jitter=2)
+    assert waves.shape == (3, 32, 1) and waves.min() >= -1 and waves.max() <= 1  # default range (-1, 1)
+    assert (end > start).all(), (start, end)
+    with pytest.raises(ValueError, match="size must be"):
+        V.filter_images(model, "feat", [0], size=(8, 8))
+
+
+
+def test_1d_top_activating_finds_the_spike_and_its_window():
+    x = np.zeros((4, 24, 1), "float32")
+    x[2, 10, 0] = 1.0
+    model = keras.Sequential([keras.Input((24, 1)), keras.layers.Conv1D(1, 3, use_bias=False, name="tri")])
+    model.get_layer("tri").kernel.assign(np.array([1.0, 2.0, 1.0], "float32").reshape(3, 1, 1))
+    top = V.top_activating(model, "tri", x, k=2)
+    # Output t reads x[t .. t+2] and weighs the middle twice: the spike wins at t = 9.
+    assert top.indices[0, 0] == 2 and top.values[0, 0] == 2.0 and top.positions[0, 0].tolist() == [9]
+    assert top.patches.shape == (1, 2, 3, 1) and top.boxes[0, 0].tolist() == [[9, 12]]
+    np.testing.assert_array_equal(top.patches[0, 0, :, 0], [0.0, 1.0, 0.0])
+    units, means = V.rank_units(model, "tri", x)
+    assert units.tolist() == [0] and np.isclose(means[0], 4.0 / (4 * 22))
 
 # --- the pointing game ----------------------------------------------------------------------
 

@@ -1,0 +1,118 @@
+"""The render's figures: training curves, tile tables, waveforms.
+
+Every tile is drawn at ``TILE_INCHES * DPI`` pixels (160 px) and the tables have at
+most ``MAX_COLUMNS`` columns, so that a page shown in a 1400 px wide window displays
+each tile at 128 px or more; the page's ``data-cols`` attribute tells the browser
+test how many tiles share the width.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cookbook import io
+
+DPI = 100
+TILE_INCHES = 1.6
+MAX_COLUMNS = 4
+
+
+def pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def display(image):
+    """A 2-D (gray) or (h, w, 3) array in [0, 1] for imshow, stretched only when it leaves [0, 1]."""
+    image = np.asarray(image, dtype="float32")
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    low, high = float(image.min()), float(image.max())
+    if low < 0 or high > 1:
+        image = (image - low) / (high - low + 1e-8)
+    return image
+
+
+def save(figure, path):
+    """Save ``figure`` atomically at the tile resolution and close it."""
+    io.save_figure(figure, path, dpi=DPI)
+    pyplot().close(figure)
+    return path
+
+
+def training_curve(history, path):
+    """Loss and the first metric per epoch, train against validation."""
+    plt = pyplot()
+    series = sorted((key for key in history if not key.startswith("val_")), key=lambda k: (k != "loss", k))[:2]
+    figure, axes = plt.subplots(1, max(1, len(series)), figsize=(8, 3), squeeze=False)
+    for ax, key in zip(axes[0], series):
+        epochs = range(1, len(history[key]) + 1)
+        ax.plot(epochs, history[key], marker="o", label="train")
+        if f"val_{key}" in history:
+            ax.plot(epochs, history[f"val_{key}"], marker="o", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_title(key.replace("_", " "))
+        ax.legend(frameon=False)
+    figure.tight_layout()
+    return save(figure, path)
+
+
+def tile_table(rows, path, row_labels=None, titles=None, boxes=None, cmap="gray"):
+    """A table of image tiles: ``rows`` is a list of rows, each a list of 2-D/3-D arrays
+    (or None for an empty cell). ``titles`` and ``boxes`` ((y0, x0, y1, x1) drawn in
+    green) have the same layout, or are None."""
+    plt = pyplot()
+    n_rows, n_cols = len(rows), max(len(row) for row in rows)
+    figure, axes = plt.subplots(n_rows, n_cols, figsize=(TILE_INCHES * n_cols + (0.5 if row_labels else 0),
+                                                         (TILE_INCHES + 0.3) * n_rows), squeeze=False)
+    for r, row in enumerate(rows):
+        for c in range(n_cols):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            tile = row[c] if c < len(row) else None
+            if tile is None:
+                ax.axis("off")
+                continue
+            tile = display(tile)
+            ax.imshow(tile, cmap=cmap if tile.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+            if titles and titles[r][c]:
+                ax.set_title(titles[r][c], fontsize=9)
+            if boxes and boxes[r][c] is not None:
+                _box(ax, *boxes[r][c])
+        if row_labels:
+            axes[r, 0].set_ylabel(row_labels[r], fontsize=9)
+    figure.tight_layout(pad=0.4)
+    return save(figure, path)
+
+
+def wave_table(rows, path, titles=None):
+    """Like :func:`tile_table`, for 1-D signals: one small line plot per cell."""
+    plt = pyplot()
+    n_rows, n_cols = len(rows), max(len(row) for row in rows)
+    figure, axes = plt.subplots(n_rows, n_cols, figsize=(TILE_INCHES * n_cols, (TILE_INCHES * 0.8 + 0.3) * n_rows),
+                                squeeze=False)
+    for r, row in enumerate(rows):
+        for c in range(n_cols):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c >= len(row) or row[c] is None:
+                ax.axis("off")
+                continue
+            ax.plot(np.asarray(row[c]).reshape(-1), linewidth=0.7)
+            if titles and titles[r][c]:
+                ax.set_title(titles[r][c], fontsize=9)
+    figure.tight_layout(pad=0.4)
+    return save(figure, path)
+
+
+def _box(ax, y0, x0, y1, x1):
+    """Draw a box given in pixels (exclusive ends) on an imshow axis."""
+    from matplotlib.patches import Rectangle
+
+    ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, edgecolor="lime", linewidth=1.5))

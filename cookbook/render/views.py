@@ -1,0 +1,302 @@
+"""What the render draws of a trained demo: every view writes its figures and returns
+``(files, facts)``. The facts go into the manifest; the page text is made from the
+manifest alone (``cookbook.render.pages``), so a page never says what was not measured.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+
+import numpy as np
+
+from cookbook import io
+from cookbook.render import figures
+
+log = logging.getLogger("mkdocs.plugins.cookbook")
+
+MIN_GRID = 6  # Grad-CAM comes from the deepest stage whose map is at least 6x6
+
+
+def _asset(recipe, filename):
+    return f"../assets/recipes/{recipe.name}/{filename}"
+
+
+# --- summary and cost -------------------------------------------------------------------------
+
+
+def summary(recipe, folder, demo_model):
+    """summary.md: cost per block and model.summary() of the default and demo builds."""
+    import keras
+
+    from cookbook import cost
+
+    parts, facts = [], {}
+    default = recipe.builder(recipe.default_builder)()
+    builds = [("Default build", recipe.default_builder, {}, default),
+              ("Demo build", recipe.demo["builder"], dict(recipe.demo["kwargs"]), demo_model)]
+    for title, builder, kwargs, model in builds:
+        twin = recipe.twin(builder)
+        lines = _summary_lines(model)
+        call = f"{builder}({', '.join(f'{key}={value!r}' for key, value in kwargs.items())})"
+        parts.append(f"### {title}: `{call}`\n")
+        parts.append(f"**{model.count_params():,} parameters**"
+                     + (f", the same model as `keras.applications.{twin}`." if twin else ".") + "\n")
+        parts.append(cost.format_cost(model, by="block", markdown=True).strip() + "\n")
+        parts.append(f'??? note "model.summary() of `{builder}`"\n')
+        parts.append("    ```text")
+        parts.extend("    " + line.rstrip() for line in "\n".join(lines).splitlines())
+        parts.append("    ```\n")
+    facts["params"] = int(demo_model.count_params())
+    facts["macs"] = int(sum(layer.macs for layer in cost.layer_costs(demo_model)))
+    facts["default_params"] = int(default.count_params())
+    del default
+    keras.backend.clear_session(free_memory=False)
+    return [io.write_text(folder / "summary.md", "\n".join(parts) + "\n")], facts
+
+
+def _summary_lines(model):
+    lines = []
+    model.summary(line_length=110, print_fn=lambda line, line_break=False: lines.append(line))
+    return lines
+
+
+# --- diagram ------------------------------------------------------------------------------------
+
+
+def diagram(recipe, folder, model):
+    """diagram.svg: one node per block; graph.png: the full layer graph, behind a link."""
+    import keras
+
+    from cookbook.render import diagram as block_diagram
+
+    files, facts = [], {}
+    try:
+        block_diagram.write_block_diagram(model, folder / "diagram.svg")
+        files.append(folder / "diagram.svg")
+        facts["diagram_nodes"] = len(block_diagram.block_graph(model)[0])
+    except RuntimeError as error:  # no graphviz: the page shows the block table instead
+        log.warning(f"{recipe.name}: no block diagram ({error})")
+    try:
+        with io.atomic_path(folder / "graph.png") as tmp:
+            keras.utils.plot_model(model, to_file=str(tmp), show_shapes=True, show_layer_names=True, dpi=60,
+                                   splines="spline")  # 'ortho' crashes graphviz on large graphs
+        files.append(folder / "graph.png")
+    except Exception as error:  # noqa: BLE001 - the full graph is optional
+        log.warning(f"{recipe.name}: no layer graph ({str(error).splitlines()[0][:120]})")
+    return files, facts
+
+
+# --- filters ------------------------------------------------------------------------------------
+
+
+def filters(recipe, folder, model, images, settings):
+    """Per stage: the units that respond most, their ascent images, and their dataset examples."""
+    from cookbook import visualize
+
+    files, stages = [], []
+    for stage in recipe.stages:
+        layer = model.get_layer(stage)
+        shape = tuple(layer.output.shape[1:])
+        units_ranked, means = visualize.rank_units(model, stage, images[: settings["rank_images"]])
+        candidates = [int(u) for u, m in zip(units_ranked, means) if m > 0][: 2 * settings["filters"]]
+        if not candidates:
+            stages.append({"stage": stage, "channels": int(shape[-1]), "grid": [int(s) for s in shape[:-1]],
+                           "units": [], "candidates": 0})
+            continue
+        pictures, moved = _ascent(model, stage, candidates, settings, _border(shape), images)
+        keep = moved[: settings["filters"]]
+        units = [candidates[i] for i in keep]
+        if not units:  # no ascent moved its unit: there is nothing worth showing
+            stages.append({"stage": stage, "channels": int(shape[-1]), "grid": [int(s) for s in shape[:-1]],
+                           "units": [], "candidates": len(candidates)})
+            continue
+        try:
+            examples = visualize.top_activating(model, stage, images[: settings["rank_images"]], units=units,
+                                                k=settings["examples"])
+        except ValueError:  # no receptive field to cut a patch with (a transposed convolution before it)
+            examples = None
+        png = folder / f"filters_{stage}.png"
+        _filter_figure([pictures[i] for i in keep], units, examples, png, one_d=len(shape) == 2)
+        files.append(png)
+        mean_of = dict(zip((int(u) for u in units_ranked), (float(m) for m in means)))
+        stages.append({"stage": stage, "channels": int(shape[-1]), "grid": [int(s) for s in shape[:-1]],
+                       "units": units, "candidates": len(candidates),
+                       "mean_activation": [round(mean_of[u], 4) for u in units],
+                       "receptive_field": int(examples.receptive_field.size[0]) if examples else None,
+                       "patch": int(examples.patches.shape[2]) if examples else None})
+    return files, {"filters": stages}
+
+
+def _ascent(model, stage, candidates, settings, border, images):
+    """Regularized ascent from a gray start; units dead at gray (ReLU without BatchNorm) get a
+    second try from a start as dark as the held-out images on average. Returns (images, moved)."""
+    from cookbook import visualize
+
+    mean = float(np.mean(images))
+    for value_range in ((0.0, 1.0), (2 * mean - 1.0, 1.0)):  # the sigmoid's midpoint starts the ascent
+        pictures, final, start = visualize.filter_images(model, stage, filters=candidates, border=border,
+                                                         steps=settings["filter_steps"], value_range=value_range,
+                                                         return_start=True)
+        moved = [i for i in range(len(candidates)) if final[i] > start[i] + 0.05 * abs(start[i]) and final[i] > 0]
+        if moved:
+            break
+    return pictures, moved
+
+
+def _border(shape):
+    if len(shape) == 2:
+        return min(2, (int(shape[0]) - 1) // 2)
+    smallest = min(int(size) for size in shape[:2])
+    return min(2, (smallest - 1) // 2)  # keras-io leaves out 2 pixels; small late maps allow less
+
+
+def _filter_figure(pictures, units, examples, path, one_d):
+    rows, titles = [], []
+    for row, unit in enumerate(units):
+        patches = list(examples.patches[row]) if examples else []
+        rows.append([pictures[row]] + patches)
+        titles.append([f"unit {unit}: ascent"] + [f"example {k + 1}" for k in range(len(patches))])
+    if one_d:
+        figures.wave_table(rows, path, titles)
+    else:
+        figures.tile_table(rows, path, titles=titles)
+
+
+# --- classification: Grad-CAM at two depths, and the pointing game ------------------------------
+
+
+def gradcam_layers(recipe, model):
+    """(the deepest stage whose map is at least 6x6, the last layer with a spatial map)."""
+    spatial_rank = len(model.inputs[0].shape)
+    last = [layer.name for layer in model.layers if len(getattr(layer.output, "shape", ())) == spatial_rank][-1]
+    chosen = recipe.demo.get("gradcam_layer")
+    if chosen is None:
+        spatial = [s for s in recipe.stages if len(model.get_layer(s).output.shape) == 4
+                   and min(model.get_layer(s).output.shape[1:3]) >= MIN_GRID]
+        chosen = spatial[-1] if spatial else last
+    return chosen, last
+
+
+def _grid(model, name):
+    return [int(size) for size in model.get_layer(name).output.shape[1:3]]
+
+
+def gradcam(recipe, folder, model, test, settings):
+    """gradcam.png (two depths side by side), gradcam_classes.png (two classes, one image)."""
+    from cookbook import visualize
+
+    layer, last = gradcam_layers(recipe, model)
+    m = min(settings["pointing_images"], len(test))
+    x, boxes, labels = test.x[:m], test.boxes[:m], test.y[:m]
+    maps, predicted = visualize.grad_cam(model, x, layer=layer, return_classes=True)
+    last_maps = visualize.grad_cam(model, x, layer=last, class_index=predicted)
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) / float(x.shape[1] * x.shape[2])
+    facts = {
+        "gradcam_layer": layer,
+        "gradcam_grid": _grid(model, layer),
+        "pointing_game": float(visualize.pointing_game(maps, boxes, labels=labels)),
+        # A map that points at a random pixel hits the box with probability box area / image area.
+        "pointing_game_random": float(np.mean(area)),
+        "last_layer": last,
+        "last_grid": _grid(model, last),
+        "pointing_game_last": float(visualize.pointing_game(last_maps, boxes, labels=labels)),
+        "pointing_images": int(m),
+    }
+    n = min(settings["gradcam_images"], m)
+    rows = [[x[i] for i in range(n)],
+            [visualize.overlay(x[i], maps[i]) for i in range(n)],
+            [visualize.overlay(x[i], last_maps[i]) for i in range(n)]]
+    titles = [[f"digit {int(labels[i])}, predicted {int(predicted[i])}" for i in range(n)], [""] * n, [""] * n]
+    box_rows = [[tuple(boxes[i]) for i in range(n)]] * 3
+    grid_a, grid_b = facts["gradcam_grid"], facts["last_grid"]
+    labels_rows = ["input", f"{layer} ({grid_a[0]}×{grid_a[1]})", f"{last} ({grid_b[0]}×{grid_b[1]})"]
+    figures.tile_table(rows, folder / "gradcam.png", row_labels=labels_rows, titles=titles, boxes=box_rows)
+    facts["gradcam_examples"] = [{"label": int(labels[i]), "predicted": int(predicted[i])} for i in range(n)]
+    facts["gradcam_classes"] = _class_contrast(model, layer, x, labels, predicted, folder / "gradcam_classes.png")
+    return [folder / "gradcam.png", folder / "gradcam_classes.png"], facts
+
+
+def _class_contrast(model, layer, x, labels, predicted, path):
+    """On one correctly classified image: the map for the predicted class and for the runner-up."""
+    from cookbook import visualize
+
+    i = int(np.flatnonzero(labels == predicted)[0]) if np.any(labels == predicted) else 0
+    probabilities = np.asarray(model.predict(x[i : i + 1], verbose=0))
+    probabilities = probabilities[0] if probabilities.ndim == 2 else probabilities[0][0]
+    first, second = [int(c) for c in np.argsort(probabilities)[::-1][:2]]
+    maps = visualize.grad_cam(model, x[[i, i]], layer=layer, class_index=[first, second])
+    rows = [[x[i], visualize.overlay(x[i], maps[0]), visualize.overlay(x[i], maps[1])]]
+    titles = [["input", f"class {first} (predicted)", f"class {second} (runner-up)"]]
+    figures.tile_table(rows, path, titles=titles)
+    return {"image": i, "predicted": first, "other": second}
+
+
+def has_patch_logits(recipe) -> bool:
+    builder = recipe.builder(recipe.demo["builder"])
+    try:
+        return "patch_logits" in inspect.signature(builder).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def evidence(recipe, folder, model, test, settings):
+    """BagNet: the classifier applied at every location: per-patch evidence for the true class."""
+    patch_model = recipe.builder(recipe.demo["builder"])(**recipe.demo["kwargs"], patch_logits=True)
+    patch_model.set_weights(model.get_weights())
+    n = min(settings["gradcam_images"], len(test))
+    x = test.x[:n]
+    logits = np.asarray(patch_model.predict(x, verbose=0))  # (n, rows, cols, classes)
+    evidence_maps = np.stack([logits[i, :, :, int(test.y[i])] for i in range(n)])
+    limit = float(np.abs(evidence_maps).max()) or 1.0
+    import matplotlib
+
+    colored = matplotlib.colormaps["RdBu_r"]((evidence_maps / limit + 1) / 2)[..., :3]
+    rows = [[x[i] for i in range(n)], [colored[i] for i in range(n)]]
+    titles = [[f"digit {int(test.y[i])}" for i in range(n)], [""] * n]
+    figures.tile_table(rows, folder / "evidence.png", row_labels=["input", "evidence"], titles=titles)
+    return [folder / "evidence.png"], {"evidence_grid": [int(s) for s in evidence_maps.shape[1:3]]}
+
+
+# --- autoencoder and audio ----------------------------------------------------------------------
+
+
+def reconstructions(recipe, folder, model, test, settings):
+    n = min(settings["gradcam_images"], len(test))
+    x, target = test.x[:n], test.y[:n]
+    output = np.asarray(model.predict(x, verbose=0))
+    rows = [list(x), list(target), list(output)]
+    figures.tile_table(rows, folder / "reconstructions.png", row_labels=["noisy input", "clean target", "output"])
+    return [folder / "reconstructions.png"], {"reconstruction_images": int(n)}
+
+
+def audio(recipe, folder, model, test, settings):
+    """Waveform, spectrogram and saliency over time of a few held-out clips."""
+    from cookbook import visualize
+
+    n = min(3, len(test))
+    x = test.x[:n]
+    predicted = np.argmax(np.asarray(model.predict(x, verbose=0)), axis=-1)
+    saliency = np.asarray(visualize.saliency(model, x, class_index=predicted)).reshape(n, -1)
+    plt = figures.pyplot()
+    figure, axes = plt.subplots(3, n, figsize=(3.2 * n, 5.4), squeeze=False)
+    for i in range(n):
+        wave = x[i].reshape(-1)
+        axes[0, i].plot(wave, linewidth=0.4)
+        axes[0, i].set_title(f"class {int(test.y[i])}, predicted {int(predicted[i])}", fontsize=9)
+        axes[1, i].specgram(wave, NFFT=256, noverlap=192, Fs=1.0, cmap="magma")
+        window = max(1, len(wave) // 200)
+        axes[2, i].plot(np.convolve(saliency[i], np.ones(window) / window, mode="same"), color="crimson",
+                        linewidth=0.8)
+        for ax in axes[:, i]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    for r, label in enumerate(("waveform", "spectrogram", "saliency")):
+        axes[r, 0].set_ylabel(label, fontsize=9)
+    figure.tight_layout()
+    figures.save(figure, folder / "audio.png")
+    examples = [{"label": int(test.y[i]), "predicted": int(predicted[i])} for i in range(n)]
+    return [folder / "audio.png"], {"audio_examples": examples}
+
+
+VIEWS = {"gradcam": gradcam, "evidence": evidence, "reconstructions": reconstructions, "audio": audio}
