@@ -51,7 +51,7 @@ DEMO = {
     "builder": "inception_v3",
     "kwargs": {"input_shape": (64, 64, 1), "classes": 10, "stem": "low_res", "width": 0.125,
                "blocks": (1, 1, 1)},
-    "epochs": 4,
+    "epochs": 2,
     "learning_rate": 5e-3,
 }
 # In the demo (one module of each kind): mixed0 figure 5, mixed1 reduction to 17x17,

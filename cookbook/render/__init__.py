@@ -288,11 +288,15 @@ def _write_comparison(docs_dir):
         return
     plt = figures.pyplot()
     figure, ax = plt.subplots(figsize=(8, 4.5))
-    for row in rows:
+    from matplotlib.ticker import FuncFormatter
+
+    for i, row in enumerate(sorted(rows, key=lambda row: row["macs"])):
         ax.scatter(row["macs"] / 1e6, row["test_accuracy"], s=40)
         ax.annotate(row["name"], (row["macs"] / 1e6, row["test_accuracy"]), textcoords="offset points",
-                    xytext=(5, 4), fontsize=9)
+                    xytext=(5, 6 if i % 2 else -12), fontsize=9)  # alternate sides: neighbours don't overlap
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     ax.set_xlabel("multiply-adds per example (millions, log scale)")
     ax.set_ylabel("test accuracy")
     ax.set_title("Demo builds on cluttered digits: accuracy against cost")
