@@ -72,10 +72,20 @@ def _tiles(stage):
     return f"Left: {ascent}; right: {examples}."
 
 
-def _coarser(m):
-    if m["pointing_game_last"] < m["pointing_game"]:
-        return ": its coarser map has fewer places to point"
-    return ": here the coarser map points as well"
+def _same(m):
+    return ": in this network they are the same layer, so the two rows agree" if _one_layer(m) else ""
+
+
+def _one_layer(m):
+    return m["last_layer"] == m["gradcam_layer"]
+
+
+def _last_score(m):
+    if _one_layer(m):
+        return ""
+    verdict = ("its coarser map has fewer places to point" if m["pointing_game_last"] < m["pointing_game"]
+               else "here the coarser map points as well")
+    return f" From `{m['last_layer']}` it scores {m['pointing_game_last']:.2f}: {verdict}."
 
 
 def gradcam(manifest):
@@ -87,12 +97,11 @@ def gradcam(manifest):
         f"![Grad-CAM at two depths]({_asset(manifest, 'gradcam.png')}){_cols(4)}\n\n"
         f"*Held-out images (the green box is where the digit is), the Grad-CAM of the predicted class "
         f"from `{m['gradcam_layer']}` ({grid[0]}×{grid[1]} map), and from the last layer with a spatial "
-        f"map, `{m['last_layer']}` ({last[0]}×{last[1]}).*\n\n"
+        f"map, `{m['last_layer']}` ({last[0]}×{last[1]}){_same(m)}.*\n\n"
         f"**Pointing game: {m['pointing_game']:.2f}** from `{m['gradcam_layer']}` on {m['pointing_images']} "
         f"held-out images (averaged over classes, as Zhang et al. 2016 do): the share whose Grad-CAM maximum "
         f"falls inside the digit's box. A map pointing at random would score {m['pointing_game_random']:.2f} "
-        f"(the box's mean share of the canvas), so this is {ratio:.1f}× chance. From `{m['last_layer']}` it "
-        f"scores {m['pointing_game_last']:.2f}{_coarser(m)}.\n\n"
+        f"(the box's mean share of the canvas), so this is {ratio:.1f}× chance.{_last_score(m)}\n\n"
         f"![Grad-CAM for two classes]({_asset(manifest, 'gradcam_classes.png')}){_cols(3)}\n\n"
         f"*One image, two questions: where is the evidence for class {contrast['predicted']} (the prediction), "
         f"and where for class {contrast['other']} (the runner-up)?*\n")
