@@ -53,7 +53,8 @@ def filters(manifest):
         unit_word = "the unit" if len(units) == 1 else f"the {len(units)}"
         sections.append(
             f"#### `{name}`\n\n"
-            f"![Units {shown} of {name}]({_asset(manifest, f'filters_{name}.png')}){_cols(4)}\n\n"
+            f"![Units {shown} of {name}]({_asset(manifest, f'filters_{name}.png')})"
+            f"{_cols(4 if stage['receptive_field'] else len(units))}\n\n"
             f"*Units {shown} of {stage['channels']} in `{name}` ({grid} map): {unit_word} with the highest "
             f"mean activation on held-out images whose gradient ascent moved (of the "
             f"{stage['candidates']} that responded most). {_tiles(stage)}*\n")

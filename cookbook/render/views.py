@@ -152,9 +152,12 @@ def _border(shape):
 
 
 def _filter_figure(pictures, units, examples, path, one_d):
+    if examples is None:  # ascent images only: one row of them
+        rows, titles = [list(pictures)], [[f"unit {unit}: ascent" for unit in units]]
+        return (figures.wave_table if one_d else figures.tile_table)(rows, path, titles=titles)
     rows, titles = [], []
     for row, unit in enumerate(units):
-        patches = list(examples.patches[row]) if examples else []
+        patches = list(examples.patches[row])
         rows.append([pictures[row]] + patches)
         titles.append([f"unit {unit}: ascent"] + [f"example {k + 1}" for k in range(len(patches))])
     if one_d:
