@@ -121,6 +121,8 @@ def resnext_block(x, filters, group_width, cardinality=32, strides=1, split_path
     _check_positive_int(group_width, "group_width")
     _check_positive_int(cardinality, "cardinality")
     _check_positive_int(strides, "strides")
+    if not isinstance(split_paths, bool):
+        raise TypeError(f"split_paths must be a bool, got {type(split_paths).__name__}")
     _check_channels_last()
     if group_width % cardinality:
         raise ValueError(
