@@ -12,7 +12,6 @@ from pathlib import Path
 
 from cookbook import registry
 
-ASSETS = Path("assets") / "recipes"
 log = logging.getLogger("mkdocs.plugins.cookbook")
 
 
@@ -74,7 +73,7 @@ def on_page_markdown(markdown, page, config, files):
 
 
 def _manifest(docs_dir, name):
-    from cookbook.render import read_manifest
+    from cookbook.render import ASSETS, read_manifest
 
     return read_manifest(Path(docs_dir) / ASSETS / name) or {}
 

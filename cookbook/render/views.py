@@ -18,10 +18,6 @@ log = logging.getLogger("mkdocs.plugins.cookbook")
 MIN_GRID = 6  # Grad-CAM comes from the deepest stage whose map is at least 6x6
 
 
-def _asset(recipe, filename):
-    return f"../assets/recipes/{recipe.name}/{filename}"
-
-
 # --- summary and cost -------------------------------------------------------------------------
 
 
