@@ -242,7 +242,7 @@ def run(quick, n_filters=64, cases=CASES, xception_images=32, warm=True):
         rows.append(filter_case("filters ResNet50V2 180px", resnet, "conv3_block4_out", (180, 180), n, (-1.0, 1.0),
                                 reference, peak["peak_gflops"], warm))
         print(rows[-1], flush=True)
-    small = residual.resnet18(input_shape=(64, 64, 1), classes=10, width=16)
+    small = residual.resnet18(input_shape=(64, 64, 1), classes=10, width=0.25)
     if "filters-small" in cases:
         rows.append(filter_case("filters resnet18-demo 64px", small, "conv3_block2_out", (64, 64), 32, (0.0, 1.0),
                                 reference, peak["peak_gflops"], warm))

@@ -76,7 +76,7 @@ def cmd_show(args) -> None:
                 f"learning rate {_text(demo['learning_rate'])}" if "learning_rate" in demo else ""]
     if any(settings):
         print(f"        {', '.join(setting for setting in settings if setting)}")
-    print(f"stages: {', '.join(recipe.stages)}")
+    print(f"stages: {recipe.name}.feature_stages(model) names any built model's stage outputs")
     print(f"\ncopy it: cookbook copy {recipe.name} ./models/")
 
 

@@ -49,3 +49,23 @@ def save_figure(figure, path, **savefig_kwargs) -> Path:
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", **savefig_kwargs)
     return Path(path)
+
+
+def copy_matching_weights(source, target) -> list[str]:
+    """Copy the weights of every layer of ``source`` whose name and weight shapes match a
+    layer of ``target``; return the names copied, in ``target``'s order.
+
+    This starts a changed copy of a recipe (another head, another stage) from a
+    keras.applications model's ImageNet weights wherever the layers still match: the
+    twins keep keras.applications' layer names.
+    """
+    by_name = {layer.name: layer for layer in source.layers}
+    copied = []
+    for layer in target.layers:
+        match = by_name.get(layer.name)
+        if match is None or not layer.weights:
+            continue
+        if [tuple(w.shape) for w in match.weights] == [tuple(w.shape) for w in layer.weights]:
+            layer.set_weights(match.get_weights())
+            copied.append(layer.name)
+    return copied

@@ -24,7 +24,9 @@ from types import ModuleType
 from cookbook import recipes as _recipes_package
 from cookbook.tasks import TASKS
 
-_REQUIRED = ("FAMILY", "PAPERS", "TASK", "BUILDERS", "BLOCKS", "DEMO", "STAGES")
+_REQUIRED = ("FAMILY", "PAPERS", "TASK", "BUILDERS", "DEMO")
+# Public functions that take a tensor ``x`` but are not blocks.
+_NOT_BLOCKS = ("preprocess_input", "preprocess_input_v2", "feature_stages")
 _FOLDER = Path(_recipes_package.__file__).parent
 
 
@@ -53,9 +55,8 @@ class Recipe:
     papers: tuple
     task: str
     builders: dict
-    blocks: dict
+    blocks: tuple  # the public block functions: those whose first parameter is a tensor ``x``
     demo: dict
-    stages: tuple
     default_builder: str
     signatures: dict  # builder or block name -> Signature
 
@@ -94,6 +95,10 @@ class Recipe:
     def build_demo(self):
         """Build the small configuration the docs and tests train."""
         return self.builder(self.demo["builder"])(**self.demo["kwargs"])
+
+    def feature_stages(self, model) -> list[str]:
+        """The names of ``model``'s stage outputs, shallow to deep (the recipe's ``feature_stages``)."""
+        return list(self.module.feature_stages(model))
 
 
 def _unknown(kind: str, name: str, known, where: str = "") -> str:
@@ -152,46 +157,17 @@ def _first_line(text: str | None) -> str:
     return (text or "").strip().split("\n")[0].strip()
 
 
-def _factory_summary(factory: ast.FunctionDef, call: ast.Call, constants: dict) -> str:
-    """The first line of the ``build.__doc__`` a builder factory sets, for one call.
-
-    Factories such as ``resnet50 = _builder((3, 4, 6, 3), ...)`` write the docstring
-    with an f-string of their arguments and the module's constants. It is evaluated
-    from those literals alone, with no builtins but ``list``; a docstring that needs
-    more (a call into the module) gives ''.
-    """
-    scope = {"__builtins__": {"list": list}, **constants}
-    try:
-        scope.update(zip((arg.arg for arg in factory.args.args), (_literal(a, constants) for a in call.args)))
-        for node in factory.body:
-            if not isinstance(node, ast.Assign) or len(node.targets) != 1:
-                continue
-            target, code = node.targets[0], compile(ast.Expression(node.value), "<recipe>", "eval")
-            if isinstance(target, ast.Name):
-                scope[target.id] = eval(code, scope)  # literals of the package's own files, no builtins
-            elif isinstance(target, ast.Attribute) and target.attr == "__doc__":
-                return _first_line(eval(code, scope))
-    except Exception:  # noqa: BLE001 - a docstring that needs the module is simply not shown
-        return ""
-    return ""
+def _functions(tree: ast.Module) -> dict:
+    """Name -> Signature for every function the module defines at top level."""
+    return {node.name: Signature(f"({ast.unparse(node.args)})", _first_line(ast.get_docstring(node)))
+            for node in tree.body if isinstance(node, ast.FunctionDef)}
 
 
-def _signatures(tree: ast.Module, constants: dict) -> dict:
-    """Name -> Signature for every function the module defines: ``def``s, and builders
-    made by a factory (``resnet50 = _builder(...)``), which take the inner ``def``'s parameters."""
-    defs = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
-    found = {name: Signature(f"({ast.unparse(node.args)})", _first_line(ast.get_docstring(node)))
-             for name, node in defs.items()}
-    for node in tree.body:
-        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
-                and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name)):
-            continue
-        factory = defs.get(node.value.func.id)
-        inner = [n for n in factory.body if isinstance(n, ast.FunctionDef)] if factory else []
-        parameters = f"({ast.unparse(inner[0].args)})" if inner else "(...)"
-        summary = _factory_summary(factory, node.value, constants) if factory else ""
-        found[node.targets[0].id] = Signature(parameters, summary)
-    return found
+def _blocks(tree: ast.Module, builders) -> tuple:
+    """The public functions whose first parameter is a tensor ``x``, in file order."""
+    return tuple(node.name for node in tree.body if isinstance(node, ast.FunctionDef)
+                 and not node.name.startswith("_") and node.name not in builders
+                 and node.name not in _NOT_BLOCKS and node.args.args and node.args.args[0].arg == "x")
 
 
 def _split_docstring(doc: str) -> tuple[str, str]:
@@ -207,12 +183,14 @@ def _read(name: str) -> Recipe:
     missing = [key for key in _REQUIRED if key not in constants]
     if missing:
         raise TypeError(f"{where} lacks the contract constants {missing} (each a literal)")
-    signatures = _signatures(tree, constants)
-    builders, blocks = dict(constants["BUILDERS"]), dict(constants["BLOCKS"])
-    for kind, names in (("builder", builders), ("block", blocks)):
-        for function in names:
-            if function not in signatures:
-                raise TypeError(f"{where} lists {kind} {function!r} but defines no such function")
+    signatures = _functions(tree)
+    builders = dict(constants["BUILDERS"])
+    blocks = _blocks(tree, builders)
+    for function in builders:
+        if function not in signatures:
+            raise TypeError(f"{where} lists builder {function!r} but defines no such function")
+    if "feature_stages" not in signatures:
+        raise TypeError(f"{where} must define feature_stages(model)")
     if constants["TASK"] not in TASKS:
         raise TypeError(f"{where}: TASK must be one of {tuple(TASKS)}, got {constants['TASK']!r}")
     title, idea = _split_docstring(ast.get_docstring(tree) or "")
@@ -227,7 +205,6 @@ def _read(name: str) -> Recipe:
         builders=builders,
         blocks=blocks,
         demo=dict(constants["DEMO"]),
-        stages=tuple(constants["STAGES"]),
         default_builder=constants.get("DEFAULT_BUILDER", next(iter(builders))),
         signatures={key: signatures[key] for key in (*builders, *blocks)},
     )

@@ -19,150 +19,108 @@ about 5.7 G multiply-adds and 23.9 M parameters.
 the same order; concatenations named mixed0 to mixed10). That model follows the TF-slim
 code rather than the paper's Table 1: its stem ends 1x1 -> 80, 3x3 -> 192, max-pool, it
 keeps one 5x5 branch beside the double 3x3 in mixed0-2, and it has four modules at
-17x17. `stem="low_res"` is the paper's section 9 variant for small images (first conv
-stride 1, no max-pool after the first layers), `width` scales every channel count and
-`blocks` sets how many modules each grid gets.
+17x17. `width` scales every channel count, `blocks` sets how many modules each grid
+gets, and `stem="low_res"` is the paper's network for low-resolution input (section 9).
 """
-
-import math
 
 import keras
 from keras import layers
-
-FAMILY = "Inception networks"
-PAPERS = (
-    ("Szegedy, Vanhoucke, Ioffe, Shlens, Wojna 2016. Rethinking the Inception "
-     "Architecture for Computer Vision. CVPR."),
-)
-TASK = "classification"
-DEFAULT_BUILDER = "inception_v3"
-BUILDERS = {
-    "inception_v3": {"twin": "InceptionV3", "params": 23_851_784,
-                     "small": {"input_shape": (75, 75, 3), "classes": 10}},
-}
-BLOCKS = {
-    "inception_a": {"input_shape": (9, 9, 32), "kwargs": {"pool_proj": 32}},
-    "reduction_a": {"input_shape": (9, 9, 32), "kwargs": {"filters_3x3": 384}},
-    "inception_b": {"input_shape": (9, 9, 32), "kwargs": {"filters_7x7_reduce": 128, "n": 7}},
-    "reduction_b": {"input_shape": (9, 9, 32), "kwargs": {"filters_3x3": 320, "n": 7}},
-    "inception_c": {"input_shape": (5, 5, 32), "kwargs": {"filters_3x3dbl_reduce": 448}},
-}
-DEMO = {
-    "builder": "inception_v3",
-    "kwargs": {"input_shape": (64, 64, 1), "classes": 10, "stem": "low_res", "width": 0.125,
-               "blocks": (1, 1, 1)},
-    "epochs": 2,
-    "learning_rate": 5e-3,
-}
-# In the demo (one module of each kind): mixed0 figure 5, mixed1 reduction to 17x17,
-# mixed2 figure 6, mixed3 reduction to 8x8, mixed4 figure 7.
-STAGES = ("conv3_relu", "conv5_relu", "mixed0", "mixed1", "mixed2", "mixed3", "mixed4")
 
 STEMS = ("imagenet", "low_res")
 MIN_SIZES = {"imagenet": 75, "low_res": 21}  # smaller inputs leave the 8x8 grid no pixel
 AUX_LOSS_WEIGHTS = (1.0, 0.4)  # main head, auxiliary head (the TF-slim training code)
 
 
-# --- argument checks: fail early, name the argument ----------------------------------
+def _check(ok, argument, expected, got):
+    """The one argument check: what Keras would not say clearly, naming the argument."""
+    if not ok:
+        raise ValueError(f"{argument} must be {expected}, got {got!r}")
 
 
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
+def _unique(prefix):
+    """A fresh layer-name prefix, so a block called twice without a name does not collide."""
+    return f"{prefix}{keras.backend.get_uid(prefix)}"
 
 
-def _check_bool(value, name):
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+def _inputs(input_tensor, input_shape, include_top, default_size, min_size):
+    """keras.applications' input rules: (size, size, 3) with a top, (None, None, 3) without."""
+    if input_shape is None and input_tensor is not None:
+        input_shape = tuple(input_tensor.shape[1:])
+    if input_shape is None:
+        input_shape = (default_size, default_size, 3) if include_top else (None, None, 3)
+    input_shape = tuple(None if d is None else int(d) for d in input_shape)
+    _check(len(input_shape) == 3, "input_shape", "(height, width, channels)", input_shape)
+    _check(min((d for d in input_shape[:2] if d), default=min_size) >= min_size,
+           "input_shape", f"at least {min_size}x{min_size}", input_shape)
+    if input_tensor is None:
+        return keras.Input(shape=input_shape)
+    if not keras.backend.is_keras_tensor(input_tensor):
+        return keras.Input(tensor=input_tensor, shape=input_shape)
+    return input_tensor
 
 
-def _check_ints(**values):
-    for argument, value in values.items():
-        _check_positive_int(value, argument)
+def _top(x, include_top, pooling, classes, classifier_activation):
+    """keras.applications' head. The classifier runs in float32 under mixed precision."""
+    _check(pooling in (None, "avg", "max"), "pooling", "None, 'avg' or 'max'", pooling)
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        return layers.Dense(int(classes), activation=classifier_activation, dtype="float32",
+                            name="predictions")(x)
+    if pooling == "avg":
+        return layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if pooling == "max":
+        return layers.GlobalMaxPooling2D(name="max_pool")(x)
+    return x
 
 
-def _check_channels_last():
-    if keras.config.image_data_format() != "channels_last":
-        raise ValueError("image_data_format must be 'channels_last' for this recipe")
+def _model(inputs, outputs, weights, name, twin=None, **twin_kwargs):
+    """The model, with weights: None, a weights file, or "imagenet" through the keras.applications twin."""
+    model = keras.Model(keras.utils.get_source_inputs(inputs)[0], outputs, name=name)
+    if weights == "imagenet":
+        _check(twin is not None, "weights", "None or a weights file (this model has no ImageNet twin)", weights)
+        model.set_weights(getattr(keras.applications, twin)(weights="imagenet", **twin_kwargs).get_weights())
+    elif weights is not None:
+        model.load_weights(weights)
+    return model
 
 
-def _check_activation(value, name):
-    """None, a callable, or a name that keras.activations.get knows."""
-    if value is None or callable(value):
-        return
-    try:
-        keras.activations.get(value)
-    except (ValueError, TypeError):
-        raise ValueError(f"{name} must be None, a callable or a Keras activation name, "
-                         f"got {value!r}") from None
-
-
-def _check_reducible(x):
-    """A reduction module's valid 3x3/2 conv and pool need a map of at least 3x3."""
-    _check_channels_last()
-    if any(side is not None and side < 3 for side in x.shape[1:3]):
-        raise ValueError(f"x must be at least 3x3 pixels for a grid reduction, "
-                         f"got {tuple(x.shape[1:3])}")
-
-
-def _check_head(input_shape, include_top, pooling, classes, min_size):
-    _check_channels_last()
-    if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
-        raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
-    for dim in input_shape:
-        _check_positive_int(dim, "input_shape")
-    if min(input_shape[:2]) < min_size:
-        raise ValueError(f"input_shape must be at least {min_size}x{min_size}, got {tuple(input_shape)}")
-    if pooling not in (None, "avg", "max"):
-        raise ValueError(f"pooling must be None, 'avg' or 'max', got {pooling!r}")
-    _check_bool(include_top, "include_top")
-    _check_positive_int(classes, "classes")
-
-
-def conv_bn(x, filters, kernel, strides=1, padding="same", *, name):
+def _conv_bn(x, filters, kernel, strides=1, padding="same", *, name):
     """Conv (no bias) -> BatchNorm (no scale: a ReLU follows) -> ReLU, as keras's conv2d_bn."""
-    x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False, name=name)(x)
+    x = layers.Conv2D(int(filters), kernel, strides=strides, padding=padding, use_bias=False, name=name)(x)
     x = layers.BatchNormalization(scale=False, name=f"{name}_bn")(x)
     return layers.Activation("relu", name=f"{name}_relu")(x)
 
 
 def _avg_pool_proj(x, filters, name):
     x = layers.AveragePooling2D(3, strides=1, padding="same", name=f"{name}_pool")(x)
-    return conv_bn(x, filters, 1, name=f"{name}_pool_proj")
+    return _conv_bn(x, filters, 1, name=f"{name}_pool_proj")
 
 
 # --- the 35x35 grid: figure 5, a 5x5 becomes two 3x3 -------------------------------------
 
 
 def inception_a(x, filters_1x1=64, filters_5x5_reduce=48, filters_5x5=64, filters_3x3_reduce=64,
-                filters_3x3=96, pool_proj=32, *, name="mixed"):
+                filters_3x3=96, pool_proj=32, *, name=None):
     """Figure 5: 1x1 | 1x1 -> 5x5 | 1x1 -> 3x3 -> 3x3 (the factorized 5x5) | avg-pool -> 1x1."""
-    _check_ints(filters_1x1=filters_1x1, filters_5x5_reduce=filters_5x5_reduce,
-                filters_5x5=filters_5x5, filters_3x3_reduce=filters_3x3_reduce,
-                filters_3x3=filters_3x3, pool_proj=pool_proj)
-    _check_channels_last()
-    branch_1x1 = conv_bn(x, filters_1x1, 1, name=f"{name}_1x1")
-    branch_5x5 = conv_bn(x, filters_5x5_reduce, 1, name=f"{name}_5x5_reduce")
-    branch_5x5 = conv_bn(branch_5x5, filters_5x5, 5, name=f"{name}_5x5")
-    branch_3x3 = conv_bn(x, filters_3x3_reduce, 1, name=f"{name}_3x3dbl_reduce")
-    branch_3x3 = conv_bn(branch_3x3, filters_3x3, 3, name=f"{name}_3x3dbl_1")
-    branch_3x3 = conv_bn(branch_3x3, filters_3x3, 3, name=f"{name}_3x3dbl_2")
+    name = name or _unique("inception_a")
+    branch_1x1 = _conv_bn(x, filters_1x1, 1, name=f"{name}_1x1")
+    branch_5x5 = _conv_bn(x, filters_5x5_reduce, 1, name=f"{name}_5x5_reduce")
+    branch_5x5 = _conv_bn(branch_5x5, filters_5x5, 5, name=f"{name}_5x5")
+    branch_3x3 = _conv_bn(x, filters_3x3_reduce, 1, name=f"{name}_3x3dbl_reduce")
+    branch_3x3 = _conv_bn(branch_3x3, filters_3x3, 3, name=f"{name}_3x3dbl_1")
+    branch_3x3 = _conv_bn(branch_3x3, filters_3x3, 3, name=f"{name}_3x3dbl_2")
     branch_pool = _avg_pool_proj(x, pool_proj, name)
     return layers.Concatenate(name=name)([branch_1x1, branch_5x5, branch_3x3, branch_pool])
 
 
-def reduction_a(x, filters_3x3=384, filters_3x3dbl_reduce=64, filters_3x3dbl=96, *, name="mixed"):
+def reduction_a(x, filters_3x3=384, filters_3x3dbl_reduce=64, filters_3x3dbl=96, *, name=None):
     """35x35 -> 17x17: stride-2 3x3 | 1x1 -> 3x3 -> stride-2 3x3 | stride-2 max-pool."""
-    _check_ints(filters_3x3=filters_3x3, filters_3x3dbl_reduce=filters_3x3dbl_reduce,
-                filters_3x3dbl=filters_3x3dbl)
-    _check_reducible(x)
-    branch_3x3 = conv_bn(x, filters_3x3, 3, strides=2, padding="valid", name=f"{name}_3x3")
-    branch_dbl = conv_bn(x, filters_3x3dbl_reduce, 1, name=f"{name}_3x3dbl_reduce")
-    branch_dbl = conv_bn(branch_dbl, filters_3x3dbl, 3, name=f"{name}_3x3dbl_1")
-    branch_dbl = conv_bn(branch_dbl, filters_3x3dbl, 3, strides=2, padding="valid",
-                         name=f"{name}_3x3dbl_2")
+    _check(min(d or 3 for d in x.shape[1:3]) >= 3, "x", "at least 3x3 for a grid reduction", x.shape)
+    name = name or _unique("reduction_a")
+    branch_3x3 = _conv_bn(x, filters_3x3, 3, strides=2, padding="valid", name=f"{name}_3x3")
+    branch_dbl = _conv_bn(x, filters_3x3dbl_reduce, 1, name=f"{name}_3x3dbl_reduce")
+    branch_dbl = _conv_bn(branch_dbl, filters_3x3dbl, 3, name=f"{name}_3x3dbl_1")
+    branch_dbl = _conv_bn(branch_dbl, filters_3x3dbl, 3, strides=2, padding="valid", name=f"{name}_3x3dbl_2")
     branch_pool = layers.MaxPooling2D(3, strides=2, name=f"{name}_pool")(x)
     return layers.Concatenate(name=name)([branch_3x3, branch_dbl, branch_pool])
 
@@ -171,37 +129,33 @@ def reduction_a(x, filters_3x3=384, filters_3x3dbl_reduce=64, filters_3x3dbl=96,
 
 
 def inception_b(x, filters_1x1=192, filters_7x7_reduce=128, filters_7x7=192, pool_proj=192, n=7, *,
-                name="mixed"):
+                name=None):
     """Figure 6: 1x1 | 1x1 -> 1xn -> nx1 | 1x1 -> (nx1 -> 1xn) x 2 | avg-pool -> 1x1."""
-    _check_ints(filters_1x1=filters_1x1, filters_7x7_reduce=filters_7x7_reduce,
-                filters_7x7=filters_7x7, pool_proj=pool_proj, n=n)
-    _check_channels_last()
-    c = filters_7x7_reduce
-    branch_1x1 = conv_bn(x, filters_1x1, 1, name=f"{name}_1x1")
-    branch_7x7 = conv_bn(x, c, 1, name=f"{name}_7x7_reduce")
-    branch_7x7 = conv_bn(branch_7x7, c, (1, n), name=f"{name}_7x7_1xn")
-    branch_7x7 = conv_bn(branch_7x7, filters_7x7, (n, 1), name=f"{name}_7x7_nx1")
-    branch_dbl = conv_bn(x, c, 1, name=f"{name}_7x7dbl_reduce")
-    branch_dbl = conv_bn(branch_dbl, c, (n, 1), name=f"{name}_7x7dbl_nx1_1")
-    branch_dbl = conv_bn(branch_dbl, c, (1, n), name=f"{name}_7x7dbl_1xn_1")
-    branch_dbl = conv_bn(branch_dbl, c, (n, 1), name=f"{name}_7x7dbl_nx1_2")
-    branch_dbl = conv_bn(branch_dbl, filters_7x7, (1, n), name=f"{name}_7x7dbl_1xn_2")
+    name = name or _unique("inception_b")
+    c, n = filters_7x7_reduce, int(n)
+    branch_1x1 = _conv_bn(x, filters_1x1, 1, name=f"{name}_1x1")
+    branch_7x7 = _conv_bn(x, c, 1, name=f"{name}_7x7_reduce")
+    branch_7x7 = _conv_bn(branch_7x7, c, (1, n), name=f"{name}_7x7_1xn")
+    branch_7x7 = _conv_bn(branch_7x7, filters_7x7, (n, 1), name=f"{name}_7x7_nx1")
+    branch_dbl = _conv_bn(x, c, 1, name=f"{name}_7x7dbl_reduce")
+    branch_dbl = _conv_bn(branch_dbl, c, (n, 1), name=f"{name}_7x7dbl_nx1_1")
+    branch_dbl = _conv_bn(branch_dbl, c, (1, n), name=f"{name}_7x7dbl_1xn_1")
+    branch_dbl = _conv_bn(branch_dbl, c, (n, 1), name=f"{name}_7x7dbl_nx1_2")
+    branch_dbl = _conv_bn(branch_dbl, filters_7x7, (1, n), name=f"{name}_7x7dbl_1xn_2")
     branch_pool = _avg_pool_proj(x, pool_proj, name)
     return layers.Concatenate(name=name)([branch_1x1, branch_7x7, branch_dbl, branch_pool])
 
 
-def reduction_b(x, filters_3x3_reduce=192, filters_3x3=320, filters_7x7=192, n=7, *, name="mixed"):
+def reduction_b(x, filters_3x3_reduce=192, filters_3x3=320, filters_7x7=192, n=7, *, name=None):
     """17x17 -> 8x8: 1x1 -> stride-2 3x3 | 1x1 -> 1xn -> nx1 -> stride-2 3x3 | max-pool."""
-    _check_ints(filters_3x3_reduce=filters_3x3_reduce, filters_3x3=filters_3x3,
-                filters_7x7=filters_7x7, n=n)
-    _check_reducible(x)
-    branch_3x3 = conv_bn(x, filters_3x3_reduce, 1, name=f"{name}_3x3_reduce")
-    branch_3x3 = conv_bn(branch_3x3, filters_3x3, 3, strides=2, padding="valid", name=f"{name}_3x3")
-    branch_7x7 = conv_bn(x, filters_7x7, 1, name=f"{name}_7x7x3_reduce")
-    branch_7x7 = conv_bn(branch_7x7, filters_7x7, (1, n), name=f"{name}_7x7x3_1xn")
-    branch_7x7 = conv_bn(branch_7x7, filters_7x7, (n, 1), name=f"{name}_7x7x3_nx1")
-    branch_7x7 = conv_bn(branch_7x7, filters_7x7, 3, strides=2, padding="valid",
-                         name=f"{name}_7x7x3_3x3")
+    _check(min(d or 3 for d in x.shape[1:3]) >= 3, "x", "at least 3x3 for a grid reduction", x.shape)
+    name, n = name or _unique("reduction_b"), int(n)
+    branch_3x3 = _conv_bn(x, filters_3x3_reduce, 1, name=f"{name}_3x3_reduce")
+    branch_3x3 = _conv_bn(branch_3x3, filters_3x3, 3, strides=2, padding="valid", name=f"{name}_3x3")
+    branch_7x7 = _conv_bn(x, filters_7x7, 1, name=f"{name}_7x7x3_reduce")
+    branch_7x7 = _conv_bn(branch_7x7, filters_7x7, (1, n), name=f"{name}_7x7x3_1xn")
+    branch_7x7 = _conv_bn(branch_7x7, filters_7x7, (n, 1), name=f"{name}_7x7x3_nx1")
+    branch_7x7 = _conv_bn(branch_7x7, filters_7x7, 3, strides=2, padding="valid", name=f"{name}_7x7x3_3x3")
     branch_pool = layers.MaxPooling2D(3, strides=2, name=f"{name}_pool")(x)
     return layers.Concatenate(name=name)([branch_3x3, branch_7x7, branch_pool])
 
@@ -210,22 +164,20 @@ def reduction_b(x, filters_3x3_reduce=192, filters_3x3=320, filters_7x7=192, n=7
 
 
 def _split_1x3_3x1(x, filters, name):
-    left = conv_bn(x, filters, (1, 3), name=f"{name}_1x3")
-    right = conv_bn(x, filters, (3, 1), name=f"{name}_3x1")
+    left = _conv_bn(x, filters, (1, 3), name=f"{name}_1x3")
+    right = _conv_bn(x, filters, (3, 1), name=f"{name}_3x1")
     return layers.Concatenate(name=f"{name}_concat")([left, right])
 
 
 def inception_c(x, filters_1x1=320, filters_3x3=384, filters_3x3dbl_reduce=448, pool_proj=192, *,
-                name="mixed"):
+                name=None):
     """Figure 7: 1x1 | 1x1 -> [1x3, 3x1] | 1x1 -> 3x3 -> [1x3, 3x1] | avg-pool -> 1x1."""
-    _check_ints(filters_1x1=filters_1x1, filters_3x3=filters_3x3,
-                filters_3x3dbl_reduce=filters_3x3dbl_reduce, pool_proj=pool_proj)
-    _check_channels_last()
-    branch_1x1 = conv_bn(x, filters_1x1, 1, name=f"{name}_1x1")
-    branch_3x3 = conv_bn(x, filters_3x3, 1, name=f"{name}_3x3_reduce")
+    name = name or _unique("inception_c")
+    branch_1x1 = _conv_bn(x, filters_1x1, 1, name=f"{name}_1x1")
+    branch_3x3 = _conv_bn(x, filters_3x3, 1, name=f"{name}_3x3_reduce")
     branch_3x3 = _split_1x3_3x1(branch_3x3, filters_3x3, f"{name}_3x3")
-    branch_dbl = conv_bn(x, filters_3x3dbl_reduce, 1, name=f"{name}_3x3dbl_reduce")
-    branch_dbl = conv_bn(branch_dbl, filters_3x3, 3, name=f"{name}_3x3dbl_3x3")
+    branch_dbl = _conv_bn(x, filters_3x3dbl_reduce, 1, name=f"{name}_3x3dbl_reduce")
+    branch_dbl = _conv_bn(branch_dbl, filters_3x3, 3, name=f"{name}_3x3dbl_3x3")
     branch_dbl = _split_1x3_3x1(branch_dbl, filters_3x3, f"{name}_3x3dbl")
     branch_pool = _avg_pool_proj(x, pool_proj, name)
     return layers.Concatenate(name=name)([branch_1x1, branch_3x3, branch_dbl, branch_pool])
@@ -240,66 +192,50 @@ def _aux_classifier(x, classes, classifier_activation, scale):
     On the 17x17 grid the pool leaves 5x5 and the 5x5 conv leaves 1x1; on smaller
     grids both windows shrink to fit.
     """
-    window = min(5, x.shape[1], x.shape[2])
-    x = layers.AveragePooling2D(window, strides=3, name="aux_pool")(x)
-    x = conv_bn(x, scale(128), 1, name="aux_proj")
-    x = conv_bn(x, scale(768), (x.shape[1], x.shape[2]), padding="valid", name="aux_conv")
+    x = layers.AveragePooling2D(min(5, x.shape[1], x.shape[2]), strides=3, name="aux_pool")(x)
+    x = _conv_bn(x, scale(128), 1, name="aux_proj")
+    x = _conv_bn(x, scale(768), (x.shape[1], x.shape[2]), padding="valid", name="aux_conv")
     x = layers.GlobalAveragePooling2D(name="aux_flatten")(x)
-    return layers.Dense(classes, activation=classifier_activation, name="aux_predictions")(x)
+    return layers.Dense(int(classes), activation=classifier_activation, dtype="float32", name="aux_predictions")(x)
 
 
-def inception_v3(
-    input_shape=(299, 299, 3),
-    include_top=True,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    stem="imagenet",
-    width=1.0,
-    aux_classifier=False,
-    blocks=(3, 4, 2),
-):
-    """Inception v3, the keras.applications twin at the defaults (23.9 M parameters).
+def inception_v3(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+                 classes=1000, classifier_activation="softmax", name="inception_v3", *,
+                 width=1.0, blocks=(3, 4, 2), aux_classifiers=False, stem="imagenet"):
+    """Inception v3 (Szegedy et al. 2016); keras.applications InceptionV3 at the defaults (23.9 M).
 
     ``blocks`` counts the figure-5, figure-6 and figure-7 modules (keras: 3, 4, 2).
-    ``aux_classifier=True`` adds the auxiliary head on mixed7 (the last 17x17 layer):
+    ``aux_classifiers=True`` adds the auxiliary head on the last 17x17 module (mixed7):
     the model then has two outputs, main head first; train it with
     ``loss_weights=AUX_LOSS_WEIGHTS`` and predict with ``inference_model(model)``.
+    ``stem="low_res"`` is the paper's section 9 network for low-resolution input: the
+    first conv has stride 1 and the max-pool after it is gone: a 79x79 input (the default
+    size then) reaches a 36x36 grid, and costs almost what a 299x299 one does (Table 2).
     """
-    if stem not in STEMS:
-        raise ValueError(f"stem must be one of {STEMS}, got {stem!r}")
-    _check_head(input_shape, include_top, pooling, classes, MIN_SIZES[stem])
-    if isinstance(width, bool) or not isinstance(width, (int, float)):
-        raise TypeError(f"width must be a number, got {type(width).__name__}")
-    if (isinstance(width, float) and not math.isfinite(width)) or width <= 0:
-        raise ValueError(f"width must be a finite number > 0, got {width}")
-    _check_bool(aux_classifier, "aux_classifier")
-    _check_activation(classifier_activation, "classifier_activation")
-    if not isinstance(blocks, (tuple, list)) or len(blocks) != 3:
-        raise ValueError(f"blocks must be 3 module counts (35x35, 17x17, 8x8 grids), got {blocks!r}")
-    for count in blocks:
-        _check_positive_int(count, "blocks")
-    if aux_classifier and not include_top:
-        raise ValueError("aux_classifier=True needs include_top=True: the head is a classifier")
+    _check(stem in STEMS, "stem", f"one of {STEMS}", stem)
+    _check(len(blocks) == 3 and min(blocks) >= 1, "blocks", "3 module counts >= 1 (35, 17, 8 grids)", blocks)
+    _check(width > 0, "width", "> 0", width)
+    _check(include_top or not aux_classifiers, "aux_classifiers", "False without a top", aux_classifiers)
+    inputs = _inputs(input_tensor, input_shape, include_top, 299 if stem == "imagenet" else 79, MIN_SIZES[stem])
+    _check(not aux_classifiers or None not in inputs.shape[1:3], "input_shape",
+           "a fixed size with aux_classifiers (its 5x5 conv needs one)", input_shape)
 
     def scale(channels):
         return max(1, round(channels * width))
 
-    inputs = keras.Input(shape=tuple(input_shape), name="input")
     # Stem: 299 -> 35 (keras/TF-slim layout). low_res: stride 1 and no first max-pool.
-    x = conv_bn(inputs, scale(32), 3, strides=2 if stem == "imagenet" else 1, padding="valid",
-                name="conv1")
-    x = conv_bn(x, scale(32), 3, padding="valid", name="conv2")
-    x = conv_bn(x, scale(64), 3, name="conv3")
+    x = _conv_bn(inputs, scale(32), 3, strides=2 if stem == "imagenet" else 1, padding="valid", name="conv1")
+    x = _conv_bn(x, scale(32), 3, padding="valid", name="conv2")
+    x = _conv_bn(x, scale(64), 3, name="conv3")
     if stem == "imagenet":
         x = layers.MaxPooling2D(3, strides=2, name="pool1")(x)
-    x = conv_bn(x, scale(80), 1, padding="valid", name="conv4")
-    x = conv_bn(x, scale(192), 3, padding="valid", name="conv5")
+    x = _conv_bn(x, scale(80), 1, padding="valid", name="conv4")
+    x = _conv_bn(x, scale(192), 3, padding="valid", name="conv5")
     x = layers.MaxPooling2D(3, strides=2, name="pool2")(x)
 
-    # 35x35: figure-5 modules (pool proj 32 in the first, then 64), then the reduction.
     # Modules are numbered in order: with blocks=(3, 4, 2), mixed0 to mixed10 as in keras.
     index = iter(range(sum(blocks) + 2))
+    # 35x35: figure-5 modules (pool proj 32 in the first, then 64), then the reduction.
     for i in range(blocks[0]):
         x = inception_a(x, scale(64), scale(48), scale(64), scale(64), scale(96),
                         scale(32 if i == 0 else 64), name=f"mixed{next(index)}")
@@ -314,24 +250,51 @@ def inception_v3(
     for _ in range(blocks[2]):
         x = inception_c(x, scale(320), scale(384), scale(448), scale(192), name=f"mixed{next(index)}")
 
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
-    if aux_classifier:
-        aux = _aux_classifier(last_17x17, classes, classifier_activation, scale)
-        return keras.Model(inputs, [x, aux], name="inception_v3")
-    return keras.Model(inputs, x, name="inception_v3")
+    x = _top(x, include_top, pooling, classes, classifier_activation)
+    if aux_classifiers:
+        x = [x, _aux_classifier(last_17x17, classes, classifier_activation, scale)]
+    twin = "InceptionV3" if (width, tuple(blocks), aux_classifiers, stem) == (1, (3, 4, 2), False, "imagenet") else None
+    return _model(inputs, x, weights, name, twin, include_top=include_top, input_shape=tuple(inputs.shape[1:]),
+                  pooling=pooling, classes=classes, classifier_activation=classifier_activation)
 
 
-def inference_model(training_model):
-    """The one-output model (input -> ``predictions``) that shares the training model's weights."""
-    if not isinstance(training_model, keras.Model):
-        raise TypeError(f"training_model must be a keras.Model, got {type(training_model).__name__}")
-    if "predictions" not in [layer.name for layer in training_model.layers]:
-        raise ValueError("training_model must have a 'predictions' layer (build it with include_top=True)")
-    outputs = training_model.get_layer("predictions").output
-    return keras.Model(training_model.inputs, outputs, name=f"{training_model.name}_inference")
+def inference_model(model):
+    """The one-output model (input -> ``predictions``) that shares ``model``'s weights."""
+    return keras.Model(model.inputs, model.get_layer("predictions").output, name=f"{model.name}_inference")
+
+
+def feature_stages(model):
+    """The names of `model`'s stage outputs, shallow to deep: the layers a feature pyramid,
+    a U-Net encoder or Grad-CAM taps. The stem's conv3 and conv5, the module before each
+    grid reduction and the last module: at the defaults conv3_relu, conv5_relu, mixed2,
+    mixed7 and mixed10 (the 147, 71, 35, 17 and 8 pixel grids of a 299 input)."""
+    mixed = [layer.name for layer in model.layers if layer.name[:5] == "mixed" and layer.name[5:].isdigit()]
+    # A reduction module's pool is a stride-2 max-pool; the other modules' pool is an average.
+    before = [mixed[i - 1] for i, module in enumerate(mixed)
+              if isinstance(model.get_layer(f"{module}_pool"), layers.MaxPooling2D)]
+    return ["conv3_relu", "conv5_relu", *before, mixed[-1]]
+
+
+def preprocess_input(x, data_format=None):
+    """keras.applications.inception_v3.preprocess_input: scale pixels from [0, 255] to
+    [-1, 1] ("tf" mode)."""
+    return keras.applications.inception_v3.preprocess_input(x, data_format=data_format)
+
+
+# --- cookbook metadata: plain data the cookbook reads; a copied file can delete it ---
+
+FAMILY = "Inception networks"
+PAPERS = (
+    ("Szegedy, Vanhoucke, Ioffe, Shlens, Wojna 2016. Rethinking the Inception "
+     "Architecture for Computer Vision. CVPR."),
+)
+TASK = "classification"
+DEFAULT_BUILDER = "inception_v3"
+BUILDERS = {"inception_v3": {"twin": "InceptionV3", "params": 23_851_784}}
+DEMO = {
+    "builder": "inception_v3",
+    "kwargs": {"input_shape": (64, 64, 1), "classes": 10, "width": 0.125, "blocks": (1, 1, 1),
+               "stem": "low_res"},
+    "epochs": 2,
+    "learning_rate": 5e-3,
+}

@@ -9,113 +9,93 @@ layers only learn a correction to the identity and the gradient has a direct pat
 back to the input. When the block changes the number of channels or the spatial
 size, the shortcut becomes a 1x1 convolution (a "projection") so the two tensors can
 be added. ResNet-18/34 stack *basic* blocks (two 3x3 convs); ResNet-50/101/152 stack
-*bottleneck* blocks (1x1 down, 3x3, 1x1 up by 4x). ResNet v2 moves BatchNorm and
-ReLU in front of the convolutions ("pre-activation"), so the shortcut path is a
-clean identity from end to end.
+*bottleneck* blocks (1x1 down, 3x3, 1x1 up by 4x). A basic block at 64 channels has
+2 * 9 * 64 * 64 = 73.7 K weights; a bottleneck block on 256 channels has
+256 * 64 + 9 * 64 * 64 + 64 * 256 = 69.6 K: four times the channels for the same cost.
+Depth counts the weighted layers: ResNet-50 = 1 stem conv + 3 * (3 + 4 + 6 + 3)
+block convs + 1 classifier. ResNet v2 moves BatchNorm and ReLU in front of the
+convolutions ("pre-activation"): the shortcut path is a clean identity end to end.
 
-The v1 builders reproduce keras.applications ResNet50/101/152 and the v2 builders
-ResNet50V2/101V2/152V2 layer for layer, so their weights can be transplanted.
+The v1 and v2 builders are keras.applications ResNet50/101/152(V2) layer for layer (names,
+weight order), so weights transplant. `width` multiplies every layer's filters (1.0: the paper's).
 """
 
 import keras
 from keras import layers
 
-FAMILY = "Residual networks"
-PAPERS = (
-    "He, Zhang, Ren, Sun 2016. Deep Residual Learning for Image Recognition. CVPR.",
-    "He, Zhang, Ren, Sun 2016. Identity Mappings in Deep Residual Networks. ECCV.",
-)
-TASK = "classification"
-DEFAULT_BUILDER = "resnet50"
-_SMALL = {"input_shape": (32, 32, 3), "classes": 10}
-BUILDERS = {
-    "resnet18": {"small": _SMALL},
-    "resnet34": {"small": _SMALL},
-    "resnet50": {"twin": "ResNet50", "small": _SMALL, "params": 25_636_712},
-    "resnet101": {"twin": "ResNet101", "small": _SMALL},
-    "resnet152": {"twin": "ResNet152", "small": _SMALL},
-    "resnet50v2": {"twin": "ResNet50V2", "small": _SMALL},
-    "resnet101v2": {"twin": "ResNet101V2", "small": _SMALL},
-    "resnet152v2": {"twin": "ResNet152V2", "small": _SMALL},
-}
-BLOCKS = {
-    "residual_block": {"input_shape": (16, 16, 32), "kwargs": {"filters": 64, "pooling": True}},
-    "basic_block": {"input_shape": (16, 16, 32), "kwargs": {"filters": 64, "strides": 2}},
-    "bottleneck_block": {"input_shape": (16, 16, 64), "kwargs": {"filters": 32, "strides": 2}},
-    "preact_bottleneck_block": {
-        "input_shape": (16, 16, 64),
-        "kwargs": {"filters": 32, "strides": 2, "projection": True},
-    },
-}
-DEMO = {
-    "builder": "resnet18",
-    "kwargs": {"input_shape": (64, 64, 1), "classes": 10, "width": 16},
-    "epochs": 9,
-    "learning_rate": 4e-3,
-}
-STAGES = ("conv1_relu", "conv2_block2_out", "conv3_block2_out", "conv4_block2_out", "conv5_block2_out")
-
-MIN_SIZE = 32  # five stride-2 steps: 32 px leaves a 1x1 map
+# Blocks per stage (He et al. 2016, Table 1): basic blocks below 50 layers, bottlenecks above.
+BLOCK_COUNTS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
+STAGE_FILTERS = (64, 128, 256, 512)  # conv2..conv5; a bottleneck's output has 4x as many
 BN_EPSILON = 1.001e-5  # the value keras.applications uses
+MIN_SIZE = 32  # five stride-2 steps: 32 px leaves a 1x1 map
 
 
-# --- argument checks: fail early, name the argument ----------------------------------
+def _check(ok, argument, expected, got):
+    """The one argument check: what Keras would not say clearly, naming the argument."""
+    if not ok:
+        raise ValueError(f"{argument} must be {expected}, got {got!r}")
 
 
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
+def _unique(prefix):
+    """A fresh layer-name prefix, so a block called twice without a name does not collide."""
+    return f"{prefix}{keras.backend.get_uid(prefix)}"
 
 
-def _check_bool(value, name):
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+def _inputs(input_tensor, input_shape, include_top, default_size, min_size):
+    """keras.applications' input rules: (size, size, 3) with a top, (None, None, 3) without."""
+    if input_shape is None and input_tensor is not None:
+        input_shape = tuple(input_tensor.shape[1:])
+    if input_shape is None:
+        input_shape = (default_size, default_size, 3) if include_top else (None, None, 3)
+    input_shape = tuple(None if d is None else int(d) for d in input_shape)
+    _check(len(input_shape) == 3, "input_shape", "(height, width, channels)", input_shape)
+    _check(min((d for d in input_shape[:2] if d), default=min_size) >= min_size,
+           "input_shape", f"at least {min_size}x{min_size}", input_shape)
+    if input_tensor is None:
+        return keras.Input(shape=input_shape)
+    if not keras.backend.is_keras_tensor(input_tensor):
+        return keras.Input(tensor=input_tensor, shape=input_shape)
+    return input_tensor
 
 
-def _check_channels_last():
-    if keras.config.image_data_format() != "channels_last":
-        raise ValueError("image_data_format must be 'channels_last' for this recipe")
+def _top(x, include_top, pooling, classes, classifier_activation):
+    """keras.applications' head. The classifier runs in float32 under mixed precision."""
+    _check(pooling in (None, "avg", "max"), "pooling", "None, 'avg' or 'max'", pooling)
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        return layers.Dense(int(classes), activation=classifier_activation, dtype="float32",
+                            name="predictions")(x)
+    if pooling == "avg":
+        return layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if pooling == "max":
+        return layers.GlobalMaxPooling2D(name="max_pool")(x)
+    return x
 
 
-def _check_activation(value, name):
-    """None, a callable, or a name that keras.activations.get knows."""
-    if value is None or callable(value):
-        return
-    try:
-        keras.activations.get(value)
-    except (ValueError, TypeError):
-        raise ValueError(f"{name} must be None, a callable or a Keras activation name, "
-                         f"got {value!r}") from None
+def _model(inputs, outputs, weights, name, twin=None, **twin_kwargs):
+    """The model, with weights: None, a weights file, or "imagenet" through the keras.applications twin."""
+    model = keras.Model(keras.utils.get_source_inputs(inputs)[0], outputs, name=name)
+    if weights == "imagenet":
+        _check(twin is not None, "weights", "None or a weights file (this model has no ImageNet twin)", weights)
+        model.set_weights(getattr(keras.applications, twin)(weights="imagenet", **twin_kwargs).get_weights())
+    elif weights is not None:
+        model.load_weights(weights)
+    return model
 
 
-def _check_head(input_shape, include_top, pooling, classes, min_size):
-    _check_channels_last()
-    if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
-        raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
-    for dim in input_shape:
-        _check_positive_int(dim, "input_shape")
-    if min(input_shape[:2]) < min_size:
-        raise ValueError(f"input_shape must be at least {min_size}x{min_size}, got {tuple(input_shape)}")
-    if pooling not in (None, "avg", "max"):
-        raise ValueError(f"pooling must be None, 'avg' or 'max', got {pooling!r}")
-    _check_bool(include_top, "include_top")
-    _check_positive_int(classes, "classes")
+def _bn_relu(x, name, relu=True):
+    """BN [-> ReLU], named {name}_bn and {name}_relu: after every conv in v1, before it in v2."""
+    x = layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_bn")(x)
+    return layers.Activation("relu", name=f"{name}_relu")(x) if relu else x
 
 
-def _bn(x, name):
-    return layers.BatchNormalization(epsilon=BN_EPSILON, name=name)(x)
+# --- the residual block, without BatchNorm (He et al. 2016, Figure 2) ---------------------
 
 
-# --- the residual block of the course notes (Deep Learning with Python, listing 9.2) ---
-
-
-def residual_block(x, filters, pooling=False, *, name="residual"):
-    """Two 3x3 convs plus a shortcut; a 1x1 projection when filters or size change."""
-    _check_positive_int(filters, "filters")
-    _check_bool(pooling, "pooling")
-    _check_channels_last()
+def residual_block(x, filters, pooling=False, *, name=None):
+    """Two 3x3 convs plus the shortcut, y = F(x) + x; a 1x1 projection when the filters or
+    the size (``pooling``: a 2x2 max-pool) change."""
+    name, filters = name or _unique("residual"), int(filters)
     shortcut = x
     x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{name}_conv1")(x)
     x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{name}_conv2")(x)
@@ -127,174 +107,194 @@ def residual_block(x, filters, pooling=False, *, name="residual"):
     return layers.Add(name=f"{name}_out")([x, shortcut])
 
 
-# --- ResNet v1: post-activation blocks --------------------------------------------------
+# --- ResNet v1: post-activation blocks ------------------------------------------------
 
 
-def basic_block(x, filters, strides=1, *, name="block"):
-    """ResNet-18/34 block: 3x3, 3x3, with a 1x1 projection shortcut when needed."""
-    _check_positive_int(filters, "filters")
-    _check_positive_int(strides, "strides")
-    _check_channels_last()
+def basic_block(x, filters, strides=1, *, name=None):
+    """ResNet-18/34 block: 3x3 (stride) -> 3x3, plus the shortcut (a 1x1 projection when the shape changes)."""
+    name, filters = name or _unique("basic_block"), int(filters)
+    shortcut = x
     if strides != 1 or x.shape[-1] != filters:
         shortcut = layers.Conv2D(filters, 1, strides=strides, name=f"{name}_0_conv")(x)
-        shortcut = _bn(shortcut, f"{name}_0_bn")
-    else:
-        shortcut = x
+        shortcut = _bn_relu(shortcut, f"{name}_0", relu=False)
     x = layers.Conv2D(filters, 3, strides=strides, padding="same", name=f"{name}_1_conv")(x)
-    x = layers.Activation("relu", name=f"{name}_1_relu")(_bn(x, f"{name}_1_bn"))
-    x = layers.Conv2D(filters, 3, padding="same", name=f"{name}_2_conv")(x)
-    x = _bn(x, f"{name}_2_bn")
-    x = layers.Add(name=f"{name}_add")([shortcut, x])
+    x = layers.Conv2D(filters, 3, padding="same", name=f"{name}_2_conv")(_bn_relu(x, f"{name}_1"))
+    x = layers.Add(name=f"{name}_add")([shortcut, _bn_relu(x, f"{name}_2", relu=False)])
     return layers.Activation("relu", name=f"{name}_out")(x)
 
 
-def bottleneck_block(x, filters, strides=1, projection=True, *, name="block"):
-    """ResNet-50 block: 1x1 (stride) -> 3x3 -> 1x1 to 4*filters, plus the shortcut."""
-    _check_positive_int(filters, "filters")
-    _check_positive_int(strides, "strides")
-    _check_bool(projection, "projection")
-    _check_channels_last()
-    if not projection and (strides != 1 or x.shape[-1] != 4 * filters):
-        raise ValueError("projection=False needs strides=1 and 4*filters input channels")
-    if projection:  # keras.applications creates the shortcut first: keep that weight order
+def bottleneck_block(x, filters, strides=1, *, name=None):
+    """ResNet-50/101/152 block: 1x1 (stride) -> 3x3 -> 1x1 to 4 * filters, plus the
+    shortcut (a 1x1 projection when the shape changes, created first as in keras.applications)."""
+    name, filters = name or _unique("bottleneck_block"), int(filters)
+    shortcut = x
+    if strides != 1 or x.shape[-1] != 4 * filters:
         shortcut = layers.Conv2D(4 * filters, 1, strides=strides, name=f"{name}_0_conv")(x)
-        shortcut = _bn(shortcut, f"{name}_0_bn")
-    else:
-        shortcut = x
+        shortcut = _bn_relu(shortcut, f"{name}_0", relu=False)
     x = layers.Conv2D(filters, 1, strides=strides, name=f"{name}_1_conv")(x)
-    x = layers.Activation("relu", name=f"{name}_1_relu")(_bn(x, f"{name}_1_bn"))
-    x = layers.Conv2D(filters, 3, padding="same", name=f"{name}_2_conv")(x)
-    x = layers.Activation("relu", name=f"{name}_2_relu")(_bn(x, f"{name}_2_bn"))
-    x = layers.Conv2D(4 * filters, 1, name=f"{name}_3_conv")(x)
-    x = _bn(x, f"{name}_3_bn")
-    x = layers.Add(name=f"{name}_add")([shortcut, x])
+    x = layers.Conv2D(filters, 3, padding="same", name=f"{name}_2_conv")(_bn_relu(x, f"{name}_1"))
+    x = layers.Conv2D(4 * filters, 1, name=f"{name}_3_conv")(_bn_relu(x, f"{name}_2"))
+    x = layers.Add(name=f"{name}_add")([shortcut, _bn_relu(x, f"{name}_3", relu=False)])
     return layers.Activation("relu", name=f"{name}_out")(x)
 
 
-# --- ResNet v2: pre-activation block ---------------------------------------------------
+# --- ResNet v2: the pre-activation block (He et al. 2016b, Figure 4e) ------------------
 
 
-def preact_bottleneck_block(x, filters, strides=1, projection=False, *, name="block"):
-    """ResNet v2 block: BN-ReLU first; the stride sits on the 3x3, as in keras.applications."""
-    _check_positive_int(filters, "filters")
-    _check_positive_int(strides, "strides")
-    _check_bool(projection, "projection")
-    _check_channels_last()
-    if not projection and x.shape[-1] != 4 * filters:
-        raise ValueError("projection=False needs 4*filters input channels")
-    preact = layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_preact_bn")(x)
-    preact = layers.Activation("relu", name=f"{name}_preact_relu")(preact)
-    if projection:
+def preact_bottleneck_block(x, filters, strides=1, *, name=None):
+    """ResNet v2 block: BN-ReLU first, then 1x1 -> 3x3 (stride) -> 1x1 to 4 * filters. The
+    shortcut is a 1x1 conv of the pre-activation when the channels change, else x itself
+    (subsampled by a 1x1 max-pool when strided): nothing else on the identity path."""
+    name, filters = name or _unique("preact_block"), int(filters)
+    preact = _bn_relu(x, f"{name}_preact")
+    if x.shape[-1] != 4 * filters:
         shortcut = layers.Conv2D(4 * filters, 1, strides=strides, name=f"{name}_0_conv")(preact)
-    elif strides > 1:
+    elif strides != 1:
         shortcut = layers.MaxPooling2D(1, strides=strides, name=f"{name}_0_pool")(x)
     else:
         shortcut = x
     x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_1_conv")(preact)
-    x = layers.Activation("relu", name=f"{name}_1_relu")(_bn(x, f"{name}_1_bn"))
-    x = layers.ZeroPadding2D(1, name=f"{name}_2_pad")(x)
+    x = layers.ZeroPadding2D(1, name=f"{name}_2_pad")(_bn_relu(x, f"{name}_1"))
     x = layers.Conv2D(filters, 3, strides=strides, use_bias=False, name=f"{name}_2_conv")(x)
-    x = layers.Activation("relu", name=f"{name}_2_relu")(_bn(x, f"{name}_2_bn"))
-    x = layers.Conv2D(4 * filters, 1, name=f"{name}_3_conv")(x)
+    x = layers.Conv2D(4 * filters, 1, name=f"{name}_3_conv")(_bn_relu(x, f"{name}_2"))
     return layers.Add(name=f"{name}_out")([shortcut, x])
 
 
-# --- stages: a stack of blocks named conv{2..5}_block{i} --------------------------------
+# --- the networks: a 7x7/2 stem, a 3x3/2 max-pool, stages conv2..conv5 -------------------
 
 
-def _v1_stage(x, block, filters, blocks, strides, name):
-    for i in range(1, blocks + 1):
-        kwargs = {"strides": strides if i == 1 else 1, "name": f"{name}_block{i}"}
-        if block is bottleneck_block:
-            kwargs["projection"] = i == 1
-        x = block(x, filters, **kwargs)
-    return x
-
-
-def _v2_stage(x, filters, blocks, strides, name):
-    # keras.applications puts the stride on the stage's last block in v2.
-    x = preact_bottleneck_block(x, filters, projection=True, name=f"{name}_block1")
-    for i in range(2, blocks):
-        x = preact_bottleneck_block(x, filters, name=f"{name}_block{i}")
-    return preact_bottleneck_block(x, filters, strides=strides, name=f"{name}_block{blocks}")
-
-
-def _head(x, include_top, pooling, classes, classifier_activation):
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    if pooling == "avg":
-        return layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    if pooling == "max":
-        return layers.GlobalMaxPooling2D(name="max_pool")(x)
-    return x
-
-
-def resnet(
-    depths,
-    block="bottleneck",
-    preact=False,
-    width=64,
-    input_shape=(224, 224, 3),
-    include_top=True,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="resnet",
-):
-    """A ResNet with ``depths`` blocks per stage; ``width`` is the first stage's filters."""
-    _check_head(input_shape, include_top, pooling, classes, MIN_SIZE)
-    _check_activation(classifier_activation, "classifier_activation")
-    _check_positive_int(width, "width")
-    if not isinstance(depths, (tuple, list)) or len(depths) != 4:
-        raise ValueError(f"depths must be 4 block counts, got {depths!r}")
-    for depth in depths:
-        _check_positive_int(depth, "depths")
-    if block not in ("basic", "bottleneck"):
-        raise ValueError(f"block must be 'basic' or 'bottleneck', got {block!r}")
-    if preact and (block != "bottleneck" or min(depths) < 2):
-        raise ValueError("preact=True needs block='bottleneck' and depths >= 2")
-
-    inputs = keras.Input(shape=tuple(input_shape), name="input")
+def _resnet(depth, preact, width, include_top, weights, input_tensor, input_shape, pooling,
+            classes, classifier_activation, name):
+    """ResNet-``depth`` (v2 with ``preact``), every layer's filters times ``width``."""
+    inputs = _inputs(input_tensor, input_shape, include_top, 224, MIN_SIZE)
     x = layers.ZeroPadding2D(3, name="conv1_pad")(inputs)
-    x = layers.Conv2D(width, 7, strides=2, name="conv1_conv")(x)
-    if not preact:
-        x = layers.Activation("relu", name="conv1_relu")(_bn(x, "conv1_bn"))
+    x = layers.Conv2D(int(64 * width), 7, strides=2, name="conv1_conv")(x)
+    if not preact:  # in v2 the first block's pre-activation normalizes the stem
+        x = _bn_relu(x, "conv1")
     x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
 
-    for stage, depth in enumerate(depths):
-        filters, stage_name = width * 2**stage, f"conv{stage + 2}"
-        if preact:  # v2 downsamples at the end of stages 2-4
-            x = _v2_stage(x, filters, depth, 1 if stage == 3 else 2, stage_name)
-        else:
-            block_fn = bottleneck_block if block == "bottleneck" else basic_block
-            x = _v1_stage(x, block_fn, filters, depth, 1 if stage == 0 else 2, stage_name)
+    block = preact_bottleneck_block if preact else bottleneck_block if depth >= 50 else basic_block
+    for stage, (blocks, filters) in enumerate(zip(BLOCK_COUNTS[depth], STAGE_FILTERS), start=2):
+        for i in range(1, blocks + 1):
+            # v1 halves the grid in conv3..5's first block, keras.applications' v2 in conv2..4's last
+            strided = (i == blocks and stage < 5) if preact else (i == 1 and stage > 2)
+            x = block(x, int(filters * width), 2 if strided else 1, name=f"conv{stage}_block{i}")
     if preact:
-        x = layers.Activation("relu", name="post_relu")(_bn(x, "post_bn"))
+        x = _bn_relu(x, "post")
 
-    outputs = _head(x, include_top, pooling, classes, classifier_activation)
-    return keras.Model(inputs, outputs, name=name)
-
-
-def _builder(depths, block, preact, name):
-    def build(input_shape=(224, 224, 3), include_top=True, pooling=None, classes=1000,
-              classifier_activation="softmax", width=64):
-        return resnet(depths, block, preact, width, input_shape, include_top, pooling,
-                      classes, classifier_activation, name)
-
-    build.__name__ = name
-    build.__doc__ = f"{name}: blocks per stage {list(depths)}, {block} blocks" + (
-        ", pre-activation (v2)." if preact else "."
-    )
-    return build
+    outputs = _top(x, include_top, pooling, classes, classifier_activation)
+    twin = f"ResNet{depth}{'V2' if preact else ''}" if depth >= 50 and width == 1 else None
+    return _model(inputs, outputs, weights, name, twin, include_top=include_top, pooling=pooling,
+                  input_shape=tuple(inputs.shape[1:]), classes=classes,
+                  classifier_activation=classifier_activation)
 
 
-resnet18 = _builder((2, 2, 2, 2), "basic", False, "resnet18")
-resnet34 = _builder((3, 4, 6, 3), "basic", False, "resnet34")
-resnet50 = _builder((3, 4, 6, 3), "bottleneck", False, "resnet50")
-resnet101 = _builder((3, 4, 23, 3), "bottleneck", False, "resnet101")
-resnet152 = _builder((3, 8, 36, 3), "bottleneck", False, "resnet152")
-resnet50v2 = _builder((3, 4, 6, 3), "bottleneck", True, "resnet50v2")
-resnet101v2 = _builder((3, 4, 23, 3), "bottleneck", True, "resnet101v2")
-resnet152v2 = _builder((3, 8, 36, 3), "bottleneck", True, "resnet152v2")
+def resnet18(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+             classes=1000, classifier_activation="softmax", name="resnet18", *, width=1.0):
+    """ResNet-18 (He et al. 2016): basic blocks (2, 2, 2, 2)."""
+    return _resnet(18, False, width, include_top, weights, input_tensor, input_shape, pooling,
+                   classes, classifier_activation, name)
+
+
+def resnet34(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+             classes=1000, classifier_activation="softmax", name="resnet34", *, width=1.0):
+    """ResNet-34 (He et al. 2016): basic blocks (3, 4, 6, 3)."""
+    return _resnet(34, False, width, include_top, weights, input_tensor, input_shape, pooling,
+                   classes, classifier_activation, name)
+
+
+def resnet50(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+             classes=1000, classifier_activation="softmax", name="resnet50", *, width=1.0):
+    """ResNet-50 (He et al. 2016): bottleneck blocks (3, 4, 6, 3); keras.applications ResNet50."""
+    return _resnet(50, False, width, include_top, weights, input_tensor, input_shape, pooling,
+                   classes, classifier_activation, name)
+
+
+def resnet101(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+              classes=1000, classifier_activation="softmax", name="resnet101", *, width=1.0):
+    """ResNet-101 (He et al. 2016): bottleneck blocks (3, 4, 23, 3); keras.applications ResNet101."""
+    return _resnet(101, False, width, include_top, weights, input_tensor, input_shape, pooling,
+                   classes, classifier_activation, name)
+
+
+def resnet152(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+              classes=1000, classifier_activation="softmax", name="resnet152", *, width=1.0):
+    """ResNet-152 (He et al. 2016): bottleneck blocks (3, 8, 36, 3); keras.applications ResNet152."""
+    return _resnet(152, False, width, include_top, weights, input_tensor, input_shape, pooling,
+                   classes, classifier_activation, name)
+
+
+def resnet50v2(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+               classes=1000, classifier_activation="softmax", name="resnet50v2", *, width=1.0):
+    """ResNet-50 v2 (He et al. 2016b): pre-activation bottlenecks (3, 4, 6, 3); keras.applications ResNet50V2."""
+    return _resnet(50, True, width, include_top, weights, input_tensor, input_shape, pooling,
+                   classes, classifier_activation, name)
+
+
+def resnet101v2(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+                classes=1000, classifier_activation="softmax", name="resnet101v2", *, width=1.0):
+    """ResNet-101 v2 (He et al. 2016b): pre-activation bottlenecks (3, 4, 23, 3); keras.applications ResNet101V2."""
+    return _resnet(101, True, width, include_top, weights, input_tensor, input_shape, pooling,
+                   classes, classifier_activation, name)
+
+
+def resnet152v2(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+                classes=1000, classifier_activation="softmax", name="resnet152v2", *, width=1.0):
+    """ResNet-152 v2 (He et al. 2016b): pre-activation bottlenecks (3, 8, 36, 3); keras.applications ResNet152V2."""
+    return _resnet(152, True, width, include_top, weights, input_tensor, input_shape, pooling,
+                   classes, classifier_activation, name)
+
+
+def feature_stages(model):
+    """The names of `model`'s stage outputs, shallow to deep: the layers a feature pyramid,
+    a U-Net encoder or Grad-CAM taps, one per stride 2, 4, 8, 16, 32. v1: the stem's ReLU
+    and each stage's last block (ResNet-50: conv1_relu, conv2_block3_out, conv3_block4_out,
+    conv4_block6_out, conv5_block3_out). v2 strides in a stage's last block, so the block
+    before it (ResNet-50 v2: conv1_conv, conv2_block2_out, conv3_block3_out, conv4_block5_out, post_relu)."""
+    names = [layer.name for layer in model.layers]
+    outs = {}  # stage -> its block outputs, in order
+    for layer_name in names:
+        if layer_name.startswith("conv") and "_block" in layer_name and layer_name.endswith("_out"):
+            outs.setdefault(layer_name.split("_")[0], []).append(layer_name)
+    if "post_relu" not in names:
+        return ["conv1_relu", *(blocks[-1] for blocks in outs.values())]
+    return ["conv1_conv", *(blocks[-2] for blocks in list(outs.values())[:-1]), "post_relu"]
+
+
+def preprocess_input(x, data_format=None):
+    """keras.applications.resnet.preprocess_input, for ResNet v1: RGB to BGR, then subtract
+    the ImageNet mean per channel ("caffe" mode, no scaling)."""
+    return keras.applications.resnet.preprocess_input(x, data_format=data_format)
+
+
+def preprocess_input_v2(x, data_format=None):
+    """keras.applications.resnet_v2.preprocess_input, for ResNet v2: scale to [-1, 1] ("tf" mode)."""
+    return keras.applications.resnet_v2.preprocess_input(x, data_format=data_format)
+
+
+# --- cookbook metadata: plain data the cookbook reads; a copied file can delete it ---
+
+FAMILY = "Residual networks"
+PAPERS = (
+    "He, Zhang, Ren, Sun 2016. Deep Residual Learning for Image Recognition. CVPR.",
+    "He, Zhang, Ren, Sun 2016. Identity Mappings in Deep Residual Networks. ECCV.",
+)
+TASK = "classification"
+DEFAULT_BUILDER = "resnet50"
+BUILDERS = {
+    "resnet18": {},
+    "resnet34": {},
+    "resnet50": {"twin": "ResNet50", "params": 25_636_712},
+    "resnet101": {"twin": "ResNet101"},
+    "resnet152": {"twin": "ResNet152"},
+    "resnet50v2": {"twin": "ResNet50V2"},
+    "resnet101v2": {"twin": "ResNet101V2"},
+    "resnet152v2": {"twin": "ResNet152V2"},
+}
+DEMO = {
+    "builder": "resnet18",
+    "kwargs": {"input_shape": (64, 64, 1), "classes": 10, "width": 0.25},
+    "epochs": 9,
+    "learning_rate": 4e-3,
+}

@@ -18,88 +18,79 @@ The layout is the paper's Table 1: a 7x7/2 stem and 3x3/2 max-pool, then stages 
 [3, 4, 6, 3] blocks, with the stride on the grouped 3x3 of each stage's first block
 and a 1x1 projection shortcut there. Convs have no bias (BN follows every one), as
 in the authors' Torch code, so the trainable parameter count is the paper's.
+
+`resnext50_32x4d` is that network; `resnext` takes the paper's knobs: `blocks` per
+stage, `cardinality` C, `bottleneck_width` d (each path's channels in the first stage,
+so the grouped conv of stage s has C * d * 2**s), and `width`, a multiplier on the stem
+and on every block's output (64 and 256 * 2**s filters); the bottleneck is set by C and
+d alone. `split_paths=True` builds the paper's Fig. 3(b) form of the same function.
 """
 
 import keras
 from keras import layers
 
-FAMILY = "Residual networks"
-PAPERS = (
-    "Xie, Girshick, Dollar, Tu, He 2017. Aggregated Residual Transformations for Deep Neural Networks. CVPR.",
-)
-TASK = "classification"
-DEFAULT_BUILDER = "resnext50_32x4d"
-BUILDERS = {
-    "resnext50_32x4d": {"params": 25_097_128, "small": {"input_shape": (32, 32, 3), "classes": 10,
-                                                        "width": 16, "cardinality": 8}},
-    "resnext": {"small": {"input_shape": (32, 32, 3), "classes": 10, "depths": (1, 1, 1, 1),
-                          "width": 16, "cardinality": 4}},
-}
-BLOCKS = {
-    "resnext_block": {
-        "input_shape": (16, 16, 32),
-        "kwargs": {"filters": 64, "group_width": 32, "cardinality": 8, "strides": 2},
-    },
-}
-DEMO = {  # the split form: TensorFlow's CPU gradient of a grouped convolution is slow
-    "builder": "resnext",
-    "kwargs": {"input_shape": (64, 64, 1), "classes": 10, "depths": (1, 1, 1, 1), "cardinality": 4,
-               "base_width": 4, "width": 8, "split_paths": True},
-    "epochs": 10,
-    "learning_rate": 5e-3,
-}
-STAGES = ("conv1_relu", "conv2_block1_out", "conv3_block1_out", "conv4_block1_out", "conv5_block1_out")
-
-MIN_SIZE = 32  # five stride-2 steps: 32 px leaves a 1x1 map
+RESNEXT50 = (3, 4, 6, 3)  # blocks per stage of ResNeXt-50, the paper's Table 1
 BN_EPSILON = 1e-5  # the authors' Torch default
 
 
-# --- argument checks: fail early, name the argument ----------------------------------
+def _check(ok, argument, expected, got):
+    """The one argument check: what Keras would not say clearly, naming the argument."""
+    if not ok:
+        raise ValueError(f"{argument} must be {expected}, got {got!r}")
 
 
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
+def _unique(prefix):
+    """A fresh layer-name prefix, so a block called twice without a name does not collide."""
+    return f"{prefix}{keras.backend.get_uid(prefix)}"
 
 
-def _check_channels_last():
-    if keras.config.image_data_format() != "channels_last":
-        raise ValueError("image_data_format must be 'channels_last' for this recipe")
+def _inputs(input_tensor, input_shape, include_top, default_size, min_size):
+    """keras.applications' input rules: (size, size, 3) with a top, (None, None, 3) without."""
+    if input_shape is None and input_tensor is not None:
+        input_shape = tuple(input_tensor.shape[1:])
+    if input_shape is None:
+        input_shape = (default_size, default_size, 3) if include_top else (None, None, 3)
+    input_shape = tuple(None if d is None else int(d) for d in input_shape)
+    _check(len(input_shape) == 3, "input_shape", "(height, width, channels)", input_shape)
+    _check(min((d for d in input_shape[:2] if d), default=min_size) >= min_size,
+           "input_shape", f"at least {min_size}x{min_size}", input_shape)
+    if input_tensor is None:
+        return keras.Input(shape=input_shape)
+    if not keras.backend.is_keras_tensor(input_tensor):
+        return keras.Input(tensor=input_tensor, shape=input_shape)
+    return input_tensor
 
 
-def _check_activation(value, name):
-    """None, a callable, or a name that keras.activations.get knows."""
-    if value is None or callable(value):
-        return
-    try:
-        keras.activations.get(value)
-    except (ValueError, TypeError):
-        raise ValueError(f"{name} must be None, a callable or a Keras activation name, "
-                         f"got {value!r}") from None
+def _top(x, include_top, pooling, classes, classifier_activation):
+    """keras.applications' head. The classifier runs in float32 under mixed precision."""
+    _check(pooling in (None, "avg", "max"), "pooling", "None, 'avg' or 'max'", pooling)
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        return layers.Dense(int(classes), activation=classifier_activation, dtype="float32",
+                            name="predictions")(x)
+    if pooling == "avg":
+        return layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if pooling == "max":
+        return layers.GlobalMaxPooling2D(name="max_pool")(x)
+    return x
 
 
-def _check_head(input_shape, include_top, pooling, classes, min_size):
-    _check_channels_last()
-    if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
-        raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
-    for dim in input_shape:
-        _check_positive_int(dim, "input_shape")
-    if min(input_shape[:2]) < min_size:
-        raise ValueError(f"input_shape must be at least {min_size}x{min_size}, got {tuple(input_shape)}")
-    if pooling not in (None, "avg", "max"):
-        raise ValueError(f"pooling must be None, 'avg' or 'max', got {pooling!r}")
-    if not isinstance(include_top, bool):
-        raise TypeError(f"include_top must be a bool, got {type(include_top).__name__}")
-    _check_positive_int(classes, "classes")
+def _model(inputs, outputs, weights, name, twin=None, **twin_kwargs):
+    """The model, with weights: None, a weights file, or "imagenet" through the keras.applications twin."""
+    model = keras.Model(keras.utils.get_source_inputs(inputs)[0], outputs, name=name)
+    if weights == "imagenet":
+        _check(twin is not None, "weights", "None or a weights file (this model has no ImageNet twin)", weights)
+        model.set_weights(getattr(keras.applications, twin)(weights="imagenet", **twin_kwargs).get_weights())
+    elif weights is not None:
+        model.load_weights(weights)
+    return model
 
 
 def _conv_bn(x, filters, kernel, name, strides=1, groups=1, relu=True):
     """Conv (no bias) -> BN [-> ReLU]: the motif every ResNeXt layer repeats."""
     if kernel > 1:
         x = layers.ZeroPadding2D(kernel // 2, name=f"{name}_pad")(x)
-    x = layers.Conv2D(filters, kernel, strides=strides, groups=groups, use_bias=False,
+    x = layers.Conv2D(int(filters), kernel, strides=strides, groups=groups, use_bias=False,
                       name=f"{name}_conv")(x)
     x = layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_bn")(x)
     return layers.Activation("relu", name=f"{name}_relu")(x) if relu else x
@@ -108,34 +99,27 @@ def _conv_bn(x, filters, kernel, name, strides=1, groups=1, relu=True):
 # --- the aggregated residual block ------------------------------------------------------
 
 
-def resnext_block(x, filters, group_width, cardinality=32, strides=1, split_paths=False, *, name="block"):
+def resnext_block(x, filters, group_width, cardinality=32, strides=1, split_paths=False, *,
+                  name=None):
     """1x1 to ``group_width`` -> grouped 3x3 (``cardinality`` paths) -> 1x1 to ``filters``.
 
-    Each of the ``cardinality`` paths carries group_width / cardinality channels; the
-    shortcut is a strided 1x1 conv + BN when the size or the channel count changes.
+    ``group_width`` is the paper's "width of group conv." (Table 2), C * d: each of the
+    ``cardinality`` paths carries group_width / cardinality channels. The shortcut is a
+    strided 1x1 conv + BN when the size or the channel count changes.
     ``split_paths=True`` builds the same function as the paper's Fig. 3(b): each path
     its own 1x1 and 3x3 convs, concatenated. It trains far faster on TensorFlow's CPU
     kernels, whose grouped-convolution gradient is about 20x slower than a dense one.
     """
-    _check_positive_int(filters, "filters")
-    _check_positive_int(group_width, "group_width")
-    _check_positive_int(cardinality, "cardinality")
-    _check_positive_int(strides, "strides")
-    if not isinstance(split_paths, bool):
-        raise TypeError(f"split_paths must be a bool, got {type(split_paths).__name__}")
-    _check_channels_last()
-    if group_width % cardinality:
-        raise ValueError(
-            f"cardinality must divide group_width: {cardinality} paths cannot split "
-            f"{group_width} channels evenly"
-        )
+    _check(cardinality > 0 and group_width % cardinality == 0, "cardinality",
+           "a divisor of group_width", cardinality)
+    name = name or _unique("resnext_block")
     if strides != 1 or x.shape[-1] != filters:
         shortcut = _conv_bn(x, filters, 1, f"{name}_0", strides=strides, relu=False)
     else:
         shortcut = x
     if split_paths:  # Fig. 3(b): per-path BN is the fused BN, channel by channel
-        width = group_width // cardinality
-        paths = [_conv_bn(_conv_bn(x, width, 1, f"{name}_1_path{p}"), width, 3, f"{name}_2_path{p}",
+        d = group_width // cardinality
+        paths = [_conv_bn(_conv_bn(x, d, 1, f"{name}_1_path{p}"), d, 3, f"{name}_2_path{p}",
                           strides=strides) for p in range(cardinality)]
         x = layers.Concatenate(name=f"{name}_2_concat")(paths)
     else:
@@ -146,74 +130,70 @@ def resnext_block(x, filters, group_width, cardinality=32, strides=1, split_path
     return layers.Activation("relu", name=f"{name}_out")(x)
 
 
-# --- the network ---------------------------------------------------------------------------
+# --- the networks --------------------------------------------------------------------------
 
 
-def resnext(
-    input_shape=(224, 224, 3),
-    include_top=True,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    depths=(3, 4, 6, 3),
-    cardinality=32,
-    base_width=4,
-    width=64,
-    split_paths=False,
-):
-    """A ResNeXt: ``depths`` blocks per stage, ``cardinality`` paths of ``base_width`` channels.
+def resnext(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+            classes=1000, classifier_activation="softmax", name="resnext", *, blocks=RESNEXT50,
+            cardinality=32, bottleneck_width=4, width=1.0, split_paths=False):
+    """A ResNeXt (Xie et al. 2017): ``blocks`` per stage, ``cardinality`` paths of
+    ``bottleneck_width`` channels in the first stage, doubling with each stage.
 
-    ``width`` is the stem's filters; stage s (0..3) outputs 4 * width * 2**s channels and
-    its grouped conv has cardinality * base_width * 2**s channels. ``split_paths``: see
-    :func:`resnext_block`.
+    Stage s (0, 1, ...) outputs 256 * 2**s * width channels and its grouped conv has
+    cardinality * bottleneck_width * 2**s; the stem has 64 * width filters.
+    ``split_paths``: see :func:`resnext_block`.
     """
-    _check_head(input_shape, include_top, pooling, classes, MIN_SIZE)
-    if not isinstance(depths, (tuple, list)) or len(depths) != 4:
-        raise ValueError(f"depths must be 4 block counts, got {depths!r}")
-    for depth in depths:
-        _check_positive_int(depth, "depths")
-    _check_positive_int(cardinality, "cardinality")
-    _check_positive_int(base_width, "base_width")
-    _check_positive_int(width, "width")
-    _check_activation(classifier_activation, "classifier_activation")
-    name = f"resnext{3 * sum(depths) + 2}_{cardinality}x{base_width}d"
-
-    inputs = keras.Input(shape=tuple(input_shape), name="input")
-    x = _conv_bn(inputs, width, 7, "conv1", strides=2)
+    cardinality, bottleneck_width = int(cardinality), int(bottleneck_width)
+    # The stem, the max-pool and every stage after the first halve the grid.
+    inputs = _inputs(input_tensor, input_shape, include_top, 224, 2 ** (len(blocks) + 1))
+    x = _conv_bn(inputs, 64 * width, 7, "conv1", strides=2)
     x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
-    for stage, depth in enumerate(depths):
-        for i in range(1, depth + 1):
-            x = resnext_block(
-                x,
-                filters=4 * width * 2**stage,
-                group_width=cardinality * base_width * 2**stage,
-                cardinality=cardinality,
-                strides=2 if i == 1 and stage > 0 else 1,
-                split_paths=split_paths,
-                name=f"conv{stage + 2}_block{i}",
-            )
-
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
-    return keras.Model(inputs, x, name=name)
+    for stage, count in enumerate(blocks):
+        filters = int(256 * 2**stage * width)
+        group_width = cardinality * bottleneck_width * 2**stage  # C * d, doubling with each stage
+        for i in range(1, int(count) + 1):  # the stride is on the first block's grouped 3x3
+            x = resnext_block(x, filters, group_width, cardinality,
+                              strides=2 if i == 1 and stage > 0 else 1, split_paths=split_paths,
+                              name=f"conv{stage + 2}_block{i}")
+    outputs = _top(x, include_top, pooling, classes, classifier_activation)
+    return _model(inputs, outputs, weights, name)
 
 
-def resnext50_32x4d(
-    input_shape=(224, 224, 3),
-    include_top=True,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    cardinality=32,
-    base_width=4,
-    width=64,
-):
+def resnext50_32x4d(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                    pooling=None, classes=1000, classifier_activation="softmax",
+                    name="resnext50_32x4d", *, width=1.0, split_paths=False):
     """ResNeXt-50 (32x4d) of the paper's Table 1: 25.0 M parameters, 4.2 G multiply-adds."""
-    return resnext(input_shape, include_top, pooling, classes, classifier_activation,
-                   (3, 4, 6, 3), cardinality, base_width, width)
+    return resnext(include_top, weights, input_tensor, input_shape, pooling, classes,
+                   classifier_activation, name, blocks=RESNEXT50, cardinality=32,
+                   bottleneck_width=4, width=width, split_paths=split_paths)
+
+
+def feature_stages(model):
+    """The names of `model`'s stage outputs, shallow to deep: the layers a feature pyramid,
+    a U-Net encoder or Grad-CAM taps. The stem's ReLU and the last block of each stage:
+    for ResNeXt-50 conv1_relu, conv2_block3_out, conv3_block4_out, conv4_block6_out,
+    conv5_block3_out."""
+    last = {}  # stage -> its last block's output, in the order the stages come
+    for layer in model.layers:
+        if layer.name.startswith("conv") and layer.name.endswith("_out"):
+            last[layer.name.split("_")[0]] = layer.name
+    return ["conv1_relu", *last.values()]
+
+
+# --- cookbook metadata: plain data the cookbook reads; a copied file can delete it ---
+
+FAMILY = "Residual networks"
+PAPERS = (
+    "Xie, Girshick, Dollar, Tu, He 2017. Aggregated Residual Transformations for Deep Neural Networks. CVPR.",
+)
+TASK = "classification"
+DEFAULT_BUILDER = "resnext50_32x4d"
+BUILDERS = {"resnext50_32x4d": {"params": 25_097_128}, "resnext": {}}
+DEMO = {
+    "builder": "resnext",
+    "kwargs": {"input_shape": (64, 64, 1), "classes": 10, "blocks": (1, 1, 1, 1), "cardinality": 4,
+               "bottleneck_width": 8, "width": 0.25, "split_paths": True},
+    "epochs": 10,
+    "learning_rate": 5e-3,
+}

@@ -4,7 +4,7 @@
   Table 1 (input 32,000 samples, 4 s at 8 kHz, 10 classes).
 - The residual classifier: the parameter count of the keras-io "Speaker Recognition"
   summary, and equal outputs from weights transplanted into that example's model,
-  rebuilt here from its published listing.
+  rebuilt here from its published code.
 - The spectrogram front end: a pure tone peaks in the right frequency bin, and the
   raw-audio model survives the safe-mode `.keras` round trip.
 """
@@ -74,23 +74,55 @@ def test_dai_weight_count_by_layer_formula():
     assert sum(c.count_params() for c in convs) == 80 * 128 + 3 * 128 * 128 + 3 * 128 * 256 + 3 * 256 * 512
 
 
-def test_dai_rejects_too_short_input_and_bad_width():
+def test_dai_rejects_too_short_input():
     with pytest.raises(ValueError, match="input_shape"):
-        audio.m5(input_shape=(1000, 1))  # 4 * 4**4 = 1024 is the shortest
+        audio.m5(input_shape=(1000, 1))  # the stride 4 and four 4x pools: 4 * 4**4 = 1024 is the shortest
     audio.m5(input_shape=(1024, 1), classes=2)
-    with pytest.raises(ValueError, match="width"):
-        audio.m5(width=0)
-    with pytest.raises(TypeError, match="width"):
-        audio.m5(width=12.5)
-    with pytest.raises(ValueError, match="layout"):
-        audio.dai_net("m7")
+    with pytest.raises(ValueError, match="filters"):  # Keras names it: width 0 leaves no filters
+        audio.m5(width=0.0)
+
+
+def test_width_multiplies_every_layer_of_table_1():
+    """width=0.375 turns M5's 128, 128, 256, 512 filters into 48, 48, 96, 192."""
+    model = audio.m5(input_shape=(2048, 1), classes=10, width=0.375)
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv1D)]
+    assert [c.filters for c in convs] == [int(f * 0.375) for f in (128, 128, 256, 512)]
 
 
 def test_dai_headless_outputs():
-    pooled = audio.m5(input_shape=(2048, 1), include_top=False, pooling="avg", width=8)
-    assert pooled.output_shape == (None, 32)
-    features = audio.m11(input_shape=(2048, 1), include_top=False, width=4)
+    pooled = audio.m5(input_shape=(2048, 1), include_top=False, pooling="avg", width=0.0625)
+    assert pooled.output_shape == (None, 32)  # 512 / 16
+    features = audio.m11(input_shape=(2048, 1), include_top=False, width=0.0625)
     assert features.output_shape[-1] == 32 and len(features.output_shape) == 3
+
+
+def test_keras_applications_calls_in_one_dimension():
+    """keras.applications' protocol, with (samples, channels) for (height, width, channels):
+    the default length with a top, any length and channel count without one, an input
+    tensor from a strided conv, max pooling."""
+    assert audio.m5().input_shape == (None, 32000, 1)  # Dai et al.'s 4 s at 8 kHz
+    for channels in (1, 2):
+        model = audio.m5(include_top=False, input_shape=(None, channels))
+        assert model.output_shape == (None, None, 512)
+    assert audio.m5(include_top=False).input_shape == (None, None, 1)
+    inputs = keras.Input((4096, 2))
+    tensor = keras.layers.Conv1D(1, 2, strides=2)(inputs)
+    model = audio.m5(include_top=False, input_tensor=tensor, pooling="max")
+    assert model.input_shape == (None, 4096, 2) and model.output_shape == (None, 512)
+    with pytest.raises(ValueError, match="input_shape"):  # the keras-io head flattens: a fixed length
+        audio.audio_resnet(input_shape=(None, 1))
+
+
+def test_feature_stages_follow_table_1():
+    """M5's stage outputs at 32,000 samples: the stem before its pool (8,000 steps), then
+    each group before its pool: Table 1's 2,000, 500 and 125 steps."""
+    model = audio.m5(input_shape=(32000, 1), classes=10)
+    stages = audio.feature_stages(model)
+    assert [tuple(model.get_layer(s).output.shape[1:]) for s in stages] == [
+        (8000, 128), (2000, 128), (500, 256), (125, 512)]
+    resnet = audio.audio_resnet(input_shape=(8000, 1), classes=5)
+    assert [resnet.get_layer(s).output.shape[1] for s in audio.feature_stages(resnet)] == [
+        8000, 4000, 2000, 1000, 500]
 
 
 # --- the keras-io speaker-recognition classifier -------------------------------------------
@@ -147,8 +179,6 @@ def test_residual_block_1d_shape_and_shortcut():
     shortcut = model.get_layer("b_shortcut")
     assert shortcut.kernel_size == (1,) and shortcut.count_params() == 3 * 8 + 8
     assert {model.get_layer(f"b_conv{i}").kernel_size for i in (1, 2)} == {(3,)}
-    with pytest.raises(ValueError, match="num_convs"):
-        audio.residual_block_1d(keras.Input((64, 3)), 8, num_convs=0, name="c")
 
 
 # --- the spectrogram front end ------------------------------------------------------------
@@ -157,7 +187,7 @@ def test_residual_block_1d_shape_and_shortcut():
 def test_spectrogram_front_end_finds_a_pure_tone():
     sr, frame_length, frame_step = 8000, 256, 128
     model = audio.spectrogram_cnn(input_shape=(4096, 1), frame_length=frame_length, frame_step=frame_step,
-                                  width=4, classes=3)
+                                  width=0.125, classes=3)
     front = keras.Model(model.input, model.get_layer("spectrogram").output)
     t = np.arange(4096) / sr
     for freq in (500.0, 1250.0, 3000.0):
@@ -169,7 +199,7 @@ def test_spectrogram_front_end_finds_a_pure_tone():
 
 
 def test_spectrogram_cnn_takes_raw_audio_and_round_trips(tmp_path):
-    model = audio.spectrogram_cnn(input_shape=(2048, 1), classes=4, width=4)
+    model = audio.spectrogram_cnn(input_shape=(2048, 1), classes=4, width=0.125)
     assert model.input_shape == (None, 2048, 1)
     x = np.random.default_rng(0).normal(0, 0.3, (2, 2048, 1)).astype("float32")
     path = tmp_path / "spec.keras"
@@ -180,11 +210,11 @@ def test_spectrogram_cnn_takes_raw_audio_and_round_trips(tmp_path):
 
 def test_spectrogram_cnn_rejects_bad_framing():
     with pytest.raises(ValueError, match="input_shape"):
-        audio.spectrogram_cnn(input_shape=(1000, 1))  # 256 + 7 * 128 = 1152 samples needed
-    with pytest.raises(ValueError, match="frame_step"):
+        audio.spectrogram_cnn(input_shape=(1000, 1))  # 8 frames for 3 pools: 256 + 7 * 128 = 1152 samples
+    with pytest.raises(ValueError, match="frame_step"):  # Keras's STFTSpectrogram names it
         audio.spectrogram_cnn(frame_step=0)
-    with pytest.raises(TypeError, match="frame_length"):
-        audio.spectrogram_cnn(frame_length=256.0)
+    model = audio.spectrogram_cnn(input_shape=(2048, 1), classes=3, width=0.125, blocks=(2, 1))
+    assert [model.get_layer(s).output.shape[-1] for s in audio.feature_stages(model)] == [4, 8]
 
 
 @pytest.mark.slow
@@ -193,8 +223,8 @@ def test_recipes_run_under_jax(tmp_path):
     code = (
         "import keras, numpy as np; from cookbook.recipes import audio\n"
         "assert keras.backend.backend() == 'jax'\n"
-        "for m in (audio.m5(input_shape=(2048, 1), classes=3, width=8),\n"
-        "          audio.spectrogram_cnn(input_shape=(2048, 1), classes=3, width=4),\n"
+        "for m in (audio.m5(input_shape=(2048, 1), classes=3, width=0.0625),\n"
+        "          audio.spectrogram_cnn(input_shape=(2048, 1), classes=3, width=0.125),\n"
         "          audio.audio_resnet(input_shape=(512, 1), classes=3)):\n"
         "    x = np.random.rand(2, 2048 if m.input_shape[1] == 2048 else 512, 1).astype('float32')\n"
         "    m.compile('adam', 'sparse_categorical_crossentropy')\n"

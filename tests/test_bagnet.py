@@ -73,10 +73,10 @@ def test_rejects_inputs_smaller_than_the_receptive_field(builder):
     field = RECEPTIVE_FIELDS[builder]
     build = getattr(bagnet, builder)
     with pytest.raises(ValueError, match="input_shape"):
-        build(input_shape=(field - 1, field - 1, 3), width=4)
+        build(input_shape=(field - 1, field - 1, 3), width=1 / 16)
     with pytest.raises(ValueError, match="input_shape"):
-        build(input_shape=(field, field - 1, 3), width=4)
-    model = build(input_shape=(field, field, 3), include_top=False, width=4)
+        build(input_shape=(field, field - 1, 3), width=1 / 16)
+    model = build(input_shape=(field, field, 3), include_top=False, width=1 / 16)
     assert tuple(model.output.shape[1:3]) == (1, 1)  # the smallest input gives one patch
 
 
@@ -100,12 +100,24 @@ def _reference_map_side(side, kernel3):
 
 @pytest.mark.parametrize("builder", sorted(RECEPTIVE_FIELDS))
 def test_feature_map_size_at_224(builder):
-    width = 4
-    model = getattr(bagnet, builder)(include_top=False, width=width)
+    width = 1 / 16
+    model = getattr(bagnet, builder)(input_shape=(224, 224, 3), include_top=False, width=width)
     side = _reference_map_side(224, KERNEL3[builder])
-    assert tuple(model.output.shape[1:]) == (side, side, width * 8 * 4)  # 8x the width, expansion 4
+    # ResNet-50's last stage: 512 bottleneck filters, expansion 4, times the width.
+    assert tuple(model.output.shape[1:]) == (side, side, int(512 * 4 * width))
     if builder == "bagnet33":
         assert side == 24  # BagNet-33 sees a 24 x 24 grid of patches on a 224 image
+
+
+@pytest.mark.parametrize("side", [33, 34, 47, 64])
+def test_any_input_size_without_a_fixed_shape(side):
+    """Without the top the input size is free (keras.applications' (None, None, 3)), and
+    every size gives the reference's valid-padding grid."""
+    model = bagnet.bagnet33(include_top=False, width=1 / 16)
+    assert tuple(model.inputs[0].shape[1:]) == (None, None, 3)
+    x = np.random.default_rng(0).uniform(0, 1, size=(1, side, side, 3)).astype("float32")
+    expected = _reference_map_side(side, KERNEL3["bagnet33"])
+    assert tuple(model.predict(x, verbose=0).shape[1:3]) == (expected, expected)
 
 
 # --- parameter counts: derived from ResNet-50, as the paper describes the layout -------
@@ -161,7 +173,7 @@ def test_parameter_counts_match_the_reference_layout():
 
 
 def test_batchnorm_uses_the_pytorch_defaults():
-    model = bagnet.bagnet9(input_shape=(32, 32, 3), width=4)
+    model = bagnet.bagnet9(input_shape=(32, 32, 3), width=1 / 16)
     norms = {layer.name: layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)}
     assert norms and all(layer.epsilon == 1e-5 for layer in norms.values())
     # PyTorch momentum m updates running = (1 - m) * running + m * batch; Keras's is 1 - m.
@@ -186,12 +198,25 @@ def test_shortcut_is_cropped_at_the_bottom_and_right():
     np.testing.assert_allclose(got, np.maximum(x[:, :6, :6, :], 0), atol=1e-6)  # PyTorch's [:-2, :-2]
 
 
-def test_strided_block_uses_a_projection_and_matching_sizes():
-    inputs = keras.Input(shape=(15, 15, 32))
+@pytest.mark.parametrize("side", [15, 16, None])
+def test_strided_shortcut_is_the_references_conv_then_crop(side):
+    """The reference runs the strided 1x1 conv, which reads pixels 0, 2, 4, ..., then drops
+    the last rows and columns down to the main path's size. We crop first, at any input
+    size (also a dynamic one): the result must be those same pixels."""
+    inputs = keras.Input(shape=(side, side, 32))
     model = keras.Model(inputs, bagnet.bagnet_block(inputs, 16, kernel_size=3, strides=2, name="probe"))
-    assert tuple(model.output.shape[1:]) == ((15 - 3) // 2 + 1, (15 - 3) // 2 + 1, 64)
     assert model.get_layer("probe_0_conv").strides == (2, 2)
     assert model.get_layer("probe_2_conv").padding == "valid"
+    last_bn = model.get_layer("probe_3_bn")  # silence the main path
+    last_bn.gamma.assign(np.zeros(64, "float32"))
+    last_bn.beta.assign(np.zeros(64, "float32"))
+    n = side or 18
+    x = np.random.default_rng(3).normal(size=(2, n, n, 32)).astype("float32")
+    out = (n - 3) // 2 + 1  # PyTorch's floor((n - k) / s) + 1 for the valid 3x3
+    kernel = keras.ops.convert_to_numpy(model.get_layer("probe_0_conv").kernel)[0, 0]
+    expected = x[:, ::2, ::2, :][:, :out, :out, :] @ kernel / np.sqrt(1 + 1e-5)  # BN at its initial state
+    got = keras.ops.convert_to_numpy(model(x, training=False))
+    np.testing.assert_allclose(got, np.maximum(expected, 0), rtol=1e-4, atol=1e-5)
 
 
 # --- the head: per-patch logits average to the image logits ----------------------------
@@ -200,7 +225,7 @@ def test_strided_block_uses_a_projection_and_matching_sizes():
 def test_patch_logits_average_to_the_pooled_logits():
     """Average pooling and the linear classifier commute: the image's logits are the
     mean of the per-patch logits (the bag-of-features model of the paper)."""
-    kwargs = {"input_shape": (40, 40, 3), "classes": 5, "width": 8, "classifier_activation": None}
+    kwargs = {"input_shape": (40, 40, 3), "classes": 5, "width": 1 / 8, "classifier_activation": None}
     pooled = bagnet.bagnet17(**kwargs)
     patches = bagnet.bagnet17(patch_logits=True, **kwargs)
     assert patches.get_layer(bagnet.PATCH_LOGITS) is patches.layers[-1]
@@ -216,19 +241,26 @@ def test_patch_logits_average_to_the_pooled_logits():
 
 def test_patch_logits_needs_the_top():
     with pytest.raises(ValueError, match="patch_logits"):
-        bagnet.bagnet33(include_top=False, patch_logits=True, width=4)
-    with pytest.raises(TypeError, match="patch_logits"):
-        bagnet.bagnet33(patch_logits="yes", width=4)
+        bagnet.bagnet33(include_top=False, patch_logits=True, width=1 / 16)
 
 
-def test_general_builder_rejects_bad_layouts():
+def test_general_builder_rejects_layouts_that_would_build_another_model():
+    """A kernel3 that does not match the stages would otherwise be cut short by zip, or
+    give a stage more 3x3s than it has blocks."""
     with pytest.raises(ValueError, match="kernel3"):
         bagnet.bagnet(kernel3=(1, 1, 1))
     with pytest.raises(ValueError, match="kernel3"):
-        bagnet.bagnet(kernel3=(4, 0, 0, 0), input_shape=(64, 64, 3), width=4)
-    with pytest.raises(TypeError, match="kernel3"):
-        bagnet.bagnet(kernel3=(1, 1, 1.0, 1))
-    with pytest.raises(ValueError, match="width"):
-        bagnet.bagnet33(width=0)
-    with pytest.raises(ValueError, match="strides"):
-        bagnet.bagnet(kernel3=(1, 1, 1, 1), strides=(2, 2, 0, 1))
+        bagnet.bagnet(kernel3=(1, 1), blocks=(1, 1), width=1 / 16)  # strides still has 4 stages
+    with pytest.raises(ValueError, match="kernel3"):
+        bagnet.bagnet(kernel3=(4, 0, 0, 0), input_shape=(64, 64, 3), width=1 / 16)
+    with pytest.raises(ValueError, match="kernel3"):
+        bagnet.bagnet(kernel3=(-1, 0, 0, 0), input_shape=(64, 64, 3), width=1 / 16)
+
+
+def test_demo_is_bagnet33_kernels_with_one_block_per_stage():
+    """The demo keeps BagNet-33's 33 px patches with one block per stage, an eighth of
+    the width: 8, 16, 32, 64 bottleneck filters."""
+    model = bagnet.bagnet(**bagnet.DEMO["kwargs"])
+    kwargs = bagnet.DEMO["kwargs"]
+    assert bagnet.receptive_field(kwargs["kernel3"], kwargs["blocks"]) == 33
+    assert [model.get_layer(f"conv{s}_block1_2_conv").filters for s in (2, 3, 4, 5)] == [8, 16, 32, 64]

@@ -13,6 +13,7 @@ import pytest
 from cookbook import cli, registry, runtime
 from cookbook import data as cdata
 from cookbook import train as ctrain
+from recipe_fixtures import SMALL
 
 
 def run_cli(*argv, cwd=None):
@@ -37,17 +38,17 @@ def test_show_prints_each_fact_once_and_numbers_as_written(capsys):
     assert out.startswith("xception: Xception")
     assert out.count("Deep Learning with Depthwise Separable Convolutions") == 1  # the paper, once
     assert "22,910,480 parameters" in out and "keras.applications.Xception" in out
-    assert "rescale=1.0 / 255" in out and "0.0039215686" not in out
-    assert "separable_residual_block(x, filters, *, name='block')" in out
-    assert "learning rate" in out and "stages: stem_conv" in out
+    assert "learning rate 0.005" in out and "dropout=0.2" in out
+    assert "separable_residual_block(x, filters, *, name=None)" in out
+    assert "xception.feature_stages(model)" in out
 
 
-def test_show_prints_builders_and_blocks_of_factory_made_builders(capsys):
+def test_show_prints_the_keras_applications_signature_and_the_blocks(capsys):
     assert cli.main(["show", "residual"]) == 0
     out = capsys.readouterr().out
-    assert "resnet50(input_shape=(224, 224, 3)" in out and "keras.applications.ResNet50" in out
-    assert "resnet50: blocks per stage [3, 4, 6, 3], bottleneck blocks." in out
-    assert "bottleneck_block" in out and "shortcut" in out
+    assert "resnet50(include_top=True, weights=None, input_tensor=None, input_shape=None" in out
+    assert "keras.applications.ResNet50" in out
+    assert "bottleneck_block" in out and "preprocess_input" not in out.split("blocks:")[1]
 
 
 def test_summary_with_builder_and_input_shape(capsys):
@@ -106,7 +107,7 @@ def _fake_train_recipe(calls, model):
 
 def test_train_passes_its_options_saves_the_model_and_prints_integers(capsys, tmp_path, monkeypatch):
     recipe = registry.get("xception")
-    model = recipe.builder("mini_xception")(**recipe.builders["mini_xception"]["small"])
+    model = recipe.builder("mini_xception")(**SMALL["xception"]["mini_xception"])
     calls = []
     monkeypatch.setattr(ctrain, "train_recipe", _fake_train_recipe(calls, model))
     path = tmp_path / "out" / "mini.keras"
@@ -226,7 +227,7 @@ def test_copied_recipes_run_where_the_cookbook_is_not_importable(tmp_path):
     for recipe in registry.all_recipes():
         if recipe.name != "xception":
             assert cli.main(["copy", recipe.name, str(tmp_path / "models") + os.sep]) == 0
-        small = recipe.builders[recipe.default_builder]["small"]
+        small = SMALL[recipe.name][recipe.default_builder]
         cases.append((recipe.name, recipe.default_builder, small, recipe.task))
     done = subprocess.run([sys.executable, "-c", STANDALONE.format(cases=cases)], cwd=tmp_path,
                           capture_output=True, text=True, timeout=600, check=False,

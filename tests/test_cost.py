@@ -132,7 +132,7 @@ def test_blocks_follow_the_recipes_names():
     blocks = cost.block_costs(model)
     assert [b.name for b in blocks if b.name.startswith("mixed")] == [f"mixed{i}" for i in range(11)]
     assert sum(b.params for b in blocks) == model.count_params()
-    resnet = {b.name for b in cost.block_costs(residual.resnet18(input_shape=(32, 32, 3), width=8))}
+    resnet = {b.name for b in cost.block_costs(residual.resnet18(input_shape=(32, 32, 3), width=0.125))}
     assert {"conv1", "conv2_block1", "conv5_block2", "predictions"} <= resnet
 
 

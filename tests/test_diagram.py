@@ -10,6 +10,7 @@ import pytest
 
 from cookbook import cost, registry
 from cookbook.render import diagram
+from recipe_fixtures import SMALL
 
 HAVE_DOT = shutil.which("dot") is not None
 CASES = [(recipe.name, which) for recipe in registry.all_recipes() for which in ("demo", "default")]
@@ -20,7 +21,7 @@ def _build(name, which):
     if which == "demo":
         return recipe.build_demo()
     builder = recipe.default_builder
-    return recipe.builder(builder)(**recipe.builders[builder].get("small", {}))
+    return recipe.builder(builder)(**SMALL[name][builder])
 
 
 def _svg_size(svg: str):

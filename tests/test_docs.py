@@ -45,8 +45,7 @@ def test_every_recipe_has_a_page_that_includes_its_code_and_generated_parts(reci
     assets = f"docs/assets/recipes/{recipe.name}"
     for part in ("summary.md", "diagram.md", "training.md", "task.md", "footer.md"):
         assert f"{assets}/{part}" in included, f"the page does not include {part}"
-    every_stage = all(f"{assets}/filters_{stage}.md" in included for stage in recipe.stages)
-    assert f"{assets}/filters.md" in included or every_stage, "the page must show the filters of every stage"
+    assert f"{assets}/filters.md" in included, "the page must show the filters of every stage"
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=IDS)
@@ -70,7 +69,8 @@ def test_committed_render_is_complete_and_matches_the_recipe_file(recipe):
     for name, digest in manifest["files"].items():
         data = (folder / name).read_bytes()
         assert hashlib.sha256(data).hexdigest()[:16] == digest, f"{name} changed after the render"
-    assert [stage["stage"] for stage in manifest["filters"]] == list(recipe.stages), "a stage has no filter facts"
+    stages = recipe.feature_stages(recipe.build_demo())
+    assert [stage["stage"] for stage in manifest["filters"]] == stages, "a stage has no filter facts"
     pngs = {f"filters_{stage['stage']}.png" for stage in manifest["filters"] if stage["units"]}
     assert pngs <= set(manifest["files"]), "a stage with responding units has no filter figure"
     for name in manifest["files"]:
@@ -85,16 +85,17 @@ def _manifest(recipe) -> dict:
 # Demos whose committed render is still below its task's bar: a defect, tracked in issue 13
 # (strict: the moment one reaches the bar, its entry here must go).
 BELOW_THE_BAR = {  # name: why, for the accuracy (or PSNR) bar
-    "alexnet": "0.885 after 18 epochs without BatchNorm; a higher rate kills its ReLUs",
+    "alexnet": "the paper's stride-4 stem (the demo-only stem stride is gone): 15/7/3 px maps at 64 px, "
+               "and the demo stays at chance",
     "audio": "M5 plateaus at 0.88 on synthetic_audio (12 and 16 epochs alike)",
-    "bagnet": "BagNet-33 reaches 0.815 in 6 epochs, and its 6 epochs already take 133 s",
-    "mobilenet": "MobileNet v1 fits the training images without generalizing (train 0.5, test 0.1)",
-    "resnext": "0.814 in 10 epochs of the split-path form, 155 s",
+    "bagnet": "BagNet-33 reaches 0.83 in 6 epochs, and its 6 epochs already take over 2 minutes",
+    "mobilenet": "MobileNet v1 fits the training images without generalizing (train 0.5, test 0.1), on "
+                 "TensorFlow and PyTorch alike",
 }
 POINTING_BELOW_THE_BAR = {  # name: why, for the pointing-game bar
-    "bagnet": "0.55: the model itself is below the accuracy bar",
-    "mobilenet": "0.14: the model did not learn",
-    "resnext": "0.58: the model itself is below the accuracy bar",
+    "alexnet": "the model itself is at chance",
+    "bagnet": "0.48: the model itself is below the accuracy bar",
+    "mobilenet": "the model did not learn",
 }
 
 

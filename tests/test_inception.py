@@ -1,10 +1,12 @@
 """Inception v1 (GoogLeNet) and v3 against the figures their sources publish.
 
-The parameterized suite (test_recipes.py) already checks the builders, blocks, the demo
-and the InceptionV3 parity with keras.applications. Here: the course notes' naive
-module (2,240 parameters), the paper's Table 1 (output sizes, ops column), the
-auxiliary classifiers (placement, three-output training, weight-sharing inference
-model), and torchvision's published GoogLeNet parameter count.
+The parameterized suites (test_recipes.py, test_applications_protocol.py) already check
+the builders, blocks, the demo and the InceptionV3 parity with keras.applications. Here:
+the naive module's parameter arithmetic, Szegedy et al. 2015's Table 1 (output sizes,
+ops column), the auxiliary classifiers (placement, three-output training,
+weight-sharing inference model, float32 heads), torchvision's published GoogLeNet
+parameter count, and Inception v3's stages, auxiliary head and low-resolution stem
+against keras.applications InceptionV3 and Szegedy et al. 2016.
 """
 
 import math
@@ -17,7 +19,8 @@ from cookbook import cost
 from cookbook.recipes import inception_v1 as v1
 from cookbook.recipes import inception_v3 as v3
 
-# Table 1 of Szegedy et al. 2014 (seeds/004_*): output size and ops (M) per module.
+# Szegedy et al., "Going Deeper with Convolutions" (CVPR 2015), Table 1: output size and
+# ops (M) per module.
 TABLE1_OUTPUT = {
     "inception_3a": (28, 256), "inception_3b": (28, 480), "inception_4a": (14, 512),
     "inception_4b": (14, 512), "inception_4c": (14, 512), "inception_4d": (14, 528),
@@ -30,9 +33,11 @@ TABLE1_OPS_M = {
 }
 # Rows where the published ops follow the table's own (wrong) params column instead of
 # the layer: 5a's 54 M = 1072K x 49 positions (a direct count gives 51.1 M), and conv1's
-# 34 M = 2.7K x 112 x 112 (7x7x3x64 = 9.4K weights give 118 M). See the report/docs.
+# 34 M = 2.7K x 112 x 112 (7x7x3x64 = 9.4K weights give 118 M).
 TABLE1_OPS_ERRATA_M = {"inception_5a": 54, "conv1": 34}
-TORCHVISION_GOOGLENET_PARAMS = 6_624_904  # torchvision.models.googlenet, aux dropped
+# torchvision.models.googlenet's published num_params (GoogLeNet_Weights.IMAGENET1K_V1,
+# the model without its auxiliary heads).
+TORCHVISION_GOOGLENET_PARAMS = 6_624_904
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +50,12 @@ def _kernel_weights(model, prefix):
                if layer.name.startswith(prefix) and hasattr(layer, "kernel"))
 
 
-# --- the naive module of the course notes ------------------------------------------------
+# --- the naive module (figure 2a) ------------------------------------------------------------
 
 
 def test_naive_module_has_2240_parameters():
-    """InceptionModule(1, 64, 128, 32) on 1x28x28: 128 + 1,280 + 832 + 0 = 2,240."""
+    """Figure 2(a) with 64, 128 and 32 filters on 28x28x1: (1 + 1) x 64 = 128,
+    (9 + 1) x 128 = 1,280 and (25 + 1) x 32 = 832 weights and biases, none in the pool."""
     inputs = keras.Input((28, 28, 1))
     model = keras.Model(inputs, v1.naive_inception_module(inputs, 64, 128, 32, name="naive"))
     assert model.count_params() == 2240
@@ -66,10 +72,17 @@ def test_googlenet_module_outputs_match_table1(googlenet_224):
         assert googlenet_224.get_layer(name).output.shape[1:] == (size, size, depth), name
     for module in v1.TABLE1:  # the 5x5 branches really are 5x5
         assert tuple(googlenet_224.get_layer(f"inception_{module}_5x5").kernel.shape[:2]) == (5, 5)
+    # Stage outputs: the two stem convs and the last module of each stage, at Table 1's
+    # 112, 56, 28, 14 and 7 pixel grids.
+    stages = v1.feature_stages(googlenet_224)
+    assert stages == ["conv1_relu", "conv2_relu", "inception_3b", "inception_4e", "inception_5b"]
+    assert [googlenet_224.get_layer(s).output.shape[1] for s in stages] == [112, 56, 28, 14, 7]
 
 
 def test_googlenet_3a_weights_and_macs(googlenet_224):
-    """references.md: 3a has 163,328 weights and costs 128 M MACs at 28x28."""
+    """Table 1's 3a column on 192 input channels: 192 x 64 + 192 x 96 + 9 x 96 x 128
+    + 192 x 16 + 25 x 16 x 32 + 192 x 32 = 163,328 kernel weights, and at 28x28 that is
+    the 128 M ops of Table 1's ops column."""
     assert _kernel_weights(googlenet_224, "inception_3a_") == 163_328
     blocks = {b.name: b for b in cost.block_costs(googlenet_224)}
     assert blocks["inception_3a"].macs == 163_328 * 28 * 28
@@ -87,7 +100,7 @@ def test_googlenet_matches_torchvision_parameter_count():
     """torchvision's GoogLeNet (BN, no conv bias) publishes 6,624,904 parameters, but its
     "5x5" branches are 3x3 (a known quirk kept for its weights). Our BN build with real
     5x5 kernels must exceed that by exactly 16 x reduce x filters per module."""
-    model = v1.googlenet(batch_norm=True)
+    model = v1.googlenet(batch_norm=True)  # BN after every conv and no conv bias, as torchvision
     trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
     extra_5x5 = sum(16 * reduce_5x5 * filters_5x5 for _, _, _, reduce_5x5, filters_5x5, _ in v1.TABLE1.values())
     assert trainable - extra_5x5 == TORCHVISION_GOOGLENET_PARAMS
@@ -99,6 +112,7 @@ def test_googlenet_matches_torchvision_parameter_count():
 
 def test_aux_classifiers_sit_on_4a_and_4d_as_in_the_paper(googlenet_224):
     model = v1.googlenet(aux_classifiers=True)
+    assert len(model.outputs) == 3
     assert model.outputs[0].name == model.get_layer("predictions").output.name
     for aux, module, depth in (("aux1", "inception_4a", 512), ("aux2", "inception_4d", 528)):
         pool = model.get_layer(f"{aux}_pool")
@@ -131,23 +145,36 @@ def test_googlenet_trains_with_three_outputs_and_infers_with_one():
     np.testing.assert_allclose(keras.ops.convert_to_numpy(inference(x[:2], training=False)), main, atol=1e-6)
 
 
-def test_aux_and_inference_arguments_are_checked():
-    with pytest.raises(ValueError, match="aux_classifiers"):
-        v1.googlenet(include_top=False, aux_classifiers=True)
-    with pytest.raises(TypeError, match="aux_classifiers"):
-        v1.googlenet(aux_classifiers="yes")
-    with pytest.raises(ValueError, match="width"):
-        v1.googlenet(width=0)
-    with pytest.raises(TypeError, match="training_model"):
-        v1.inference_model("model")
-    with pytest.raises(ValueError, match="training_model"):
-        v1.inference_model(v1.googlenet(input_shape=(32, 32, 3), include_top=False, width=0.25))
-    with pytest.raises(ValueError, match="aux_classifier"):
-        v3.inception_v3(include_top=False, aux_classifier=True)
-    with pytest.raises(ValueError, match="stem"):
-        v3.inception_v3(stem="cifar")
-    with pytest.raises(ValueError, match="blocks"):
-        v3.inception_v3(blocks=(3, 4))
+def test_aux_and_knob_arguments_are_checked():
+    """Choices that would silently build another model, or fail deep inside Keras."""
+    cases = [
+        (v1.googlenet, {"include_top": False, "aux_classifiers": True}, "aux_classifiers"),
+        (v1.googlenet, {"input_shape": (None, None, 3), "aux_classifiers": True}, "input_shape"),
+        (v1.googlenet, {"width": 0}, "width"),
+        (v1.googlenet, {"dropout": 1.0}, "dropout"),
+        (v1.googlenet, {"weights": "imagenet"}, "weights"),  # no keras.applications twin
+        (v3.inception_v3, {"include_top": False, "aux_classifiers": True}, "aux_classifiers"),
+        (v3.inception_v3, {"stem": "cifar"}, "stem"),
+        (v3.inception_v3, {"blocks": (3, 4)}, "blocks"),
+        (v3.inception_v3, {"blocks": (3, 0, 2)}, "blocks"),
+    ]
+    for build, kwargs, argument in cases:
+        with pytest.raises(ValueError, match=argument):
+            build(**kwargs)
+    with pytest.raises(ValueError, match="x"):  # a grid reduction needs at least 3x3
+        v3.reduction_a(keras.Input((2, 2, 8)))
+
+
+def test_aux_heads_are_float32_under_mixed_precision():
+    """Every classifier head, not only the main one (the Keras mixed-precision guide)."""
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        models = [v1.googlenet(input_shape=(64, 64, 1), classes=10, width=0.25, aux_classifiers=True),
+                  v3.inception_v3(input_shape=(75, 75, 3), classes=10, width=0.25, aux_classifiers=True)]
+    finally:
+        keras.config.set_dtype_policy("float32")
+    for model in models:
+        assert [output.dtype for output in model.outputs] == ["float32"] * len(model.outputs)
 
 
 # --- Inception v3 ---------------------------------------------------------------------------
@@ -157,12 +184,16 @@ def test_inception_v3_stages_and_aux_head_match_keras_and_the_paper():
     """mixed0-mixed10 sit where keras.applications puts them, with the same shapes; the
     auxiliary head reads mixed7, the last 17x17 layer, and dropping it gives back the
     twin, weight for weight."""
-    ours = v3.inception_v3(aux_classifier=True)
+    ours = v3.inception_v3(aux_classifiers=True)
     twin = keras.applications.InceptionV3(weights=None)
     for i in range(11):
         assert ours.get_layer(f"mixed{i}").output.shape == twin.get_layer(f"mixed{i}").output.shape
     assert ours.get_layer("mixed7").output.shape[1:3] == (17, 17)
     assert ours.get_layer("mixed10").output.shape[1:3] == (8, 8)
+    # The grids timm and torchvision tap as InceptionV3's feature stages: strides 2, 4, 8, 16, 32.
+    stages = v3.feature_stages(ours)
+    assert stages == ["conv3_relu", "conv5_relu", "mixed2", "mixed7", "mixed10"]
+    assert [ours.get_layer(s).output.shape[1] for s in stages] == [147, 71, 35, 17, 8]
 
     assert len(ours.outputs) == 2
     assert ours.get_layer("aux_pool").input.name == ours.get_layer("mixed7").output.name
@@ -171,10 +202,26 @@ def test_inception_v3_stages_and_aux_head_match_keras_and_the_paper():
     assert [tuple(w.shape) for w in inference.weights] == [tuple(w.shape) for w in twin.weights]
 
 
+def test_inception_v3_matches_the_twin_on_a_139_pixel_image_without_a_top():
+    """Twin weights, copied in order, give keras.applications' outputs on another input size."""
+    twin = keras.applications.InceptionV3(weights=None, include_top=False, input_shape=(139, 139, 3))
+    ours = v3.inception_v3(include_top=False, input_shape=(139, 139, 3))
+    assert ours.count_params() == twin.count_params()
+    rng = np.random.default_rng(0)
+    twin.set_weights([np.abs(w) + 0.5 if "variance" in v.path else w + rng.normal(0, 0.05, w.shape)
+                      for w, v in zip(twin.get_weights(), twin.weights)])
+    ours.set_weights(twin.get_weights())
+    x = rng.uniform(-1, 1, (1, 139, 139, 3)).astype("float32")
+    expected = keras.ops.convert_to_numpy(twin(x, training=False))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(ours(x, training=False)), expected,
+                               rtol=1e-4, atol=1e-4 * float(np.abs(expected).max()))
+
+
 def test_inception_v3_low_res_stem_and_minimum_sizes():
-    """Section 9's low-resolution variant: first conv stride 1, no first max-pool."""
+    """Section 9's low-resolution network: first conv stride 1, no max-pool after it."""
     model = v3.inception_v3(input_shape=(79, 79, 3), stem="low_res", width=0.25, blocks=(1, 1, 1))
     assert model.get_layer("conv1").strides == (1, 1)
     assert "pool1" not in [layer.name for layer in model.layers]
+    assert v3.feature_stages(model) == ["conv3_relu", "conv5_relu", "mixed0", "mixed2", "mixed4"]
     with pytest.raises(ValueError, match="input_shape"):  # keras.applications' minimum
         v3.inception_v3(input_shape=(74, 74, 3))

@@ -1,6 +1,6 @@
 """Hardening of the models themselves: serialization, SavedModel export, determinism.
 
-* every builder's ``small`` build survives a ``.keras`` round trip with ``safe_mode=True``
+* every builder's small build (tests/recipe_fixtures.py) survives a ``.keras`` round trip with ``safe_mode=True``
   (the DEMO builds are covered by tests/test_recipes.py; this one builds every builder,
   so it runs with ``-m slow``);
 * every image recipe's DEMO build exports with ``model.export()`` (a TensorFlow
@@ -26,6 +26,7 @@ import pytest
 
 from cookbook import registry
 from conftest import tiny_batch
+from recipe_fixtures import SMALL
 
 RECIPES = registry.all_recipes()
 BUILDERS = [(recipe.name, builder) for recipe, builder in registry.all_builders()]
@@ -50,7 +51,7 @@ def _numpy(outputs):
 @pytest.mark.parametrize("pair", BUILDERS, ids=lambda p: f"{p[0]}.{p[1]}")
 def test_small_build_keras_round_trip(pair, tmp_path):
     recipe, builder = BY_NAME[pair[0]], pair[1]
-    model = recipe.builder(builder)(**recipe.builders[builder].get("small", {}))
+    model = recipe.builder(builder)(**SMALL[recipe.name][builder])
     x, _ = tiny_batch(recipe, model, n=2)
     path = tmp_path / f"{builder}.keras"
     model.save(path)

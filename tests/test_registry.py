@@ -34,10 +34,17 @@ def test_names_ignore_case():
         registry.get(3)
 
 
-def test_constants_may_name_earlier_constants():
-    densenet = registry.get("densenet")
-    assert densenet.builders["densenet121"]["small"] == {"input_shape": (32, 32, 3), "classes": 10}
-    assert densenet.builders["densenet"]["small"]["classes"] == 10  # {..., **_SMALL}
+def test_constants_may_name_earlier_constants(tmp_path, monkeypatch):
+    _write_recipe(tmp_path, """
+        _TWIN = {"twin": None}
+        BUILDERS = {"toy": {**_TWIN, "params": 3}}
+        def toy(include_top=True):
+            pass
+        def feature_stages(model):
+            return []
+        """)
+    monkeypatch.setattr(registry, "_FOLDER", tmp_path)
+    assert registry.get("toy").builders == {"toy": {"twin": None, "params": 3}}
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda r: r.name)
@@ -45,20 +52,23 @@ def test_metadata_read_from_the_file_is_the_modules(recipe):
     module = recipe.module
     assert recipe.module.__name__ == f"cookbook.recipes.{recipe.name}"
     assert recipe.path == Path(module.__file__)
-    assert (recipe.builders, recipe.blocks, recipe.demo) == (module.BUILDERS, module.BLOCKS, module.DEMO)
-    assert (recipe.papers, recipe.stages) == (tuple(module.PAPERS), tuple(module.STAGES))
+    assert (recipe.builders, recipe.demo, recipe.papers) == (module.BUILDERS, module.DEMO, tuple(module.PAPERS))
     assert recipe.title == inspect.getdoc(module).split("\n")[0]
+    public = [name for name, value in vars(module).items() if inspect.isfunction(value)
+              and value.__module__ == module.__name__ and not name.startswith("_")]
+    blocks = [name for name in public if list(inspect.signature(vars(module)[name]).parameters)[:1] == ["x"]
+              and name not in recipe.builders and name not in registry._NOT_BLOCKS]
+    assert list(recipe.blocks) == blocks
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda r: r.name)
 def test_signatures_read_from_the_file_are_the_functions(recipe):
     for name, signature in recipe.signatures.items():
-        function = recipe.builder(name) if name in recipe.builders else recipe.block(name)
+        function = getattr(recipe.module, name)
         parsed = ast.parse(f"def f{signature.parameters}: pass").body[0].args
         written = [arg.arg for arg in (*parsed.posonlyargs, *parsed.args, *parsed.kwonlyargs)]
         assert written == list(inspect.signature(function).parameters), name
-        if signature.summary:  # a factory's docstring that needs the module itself is left out
-            assert signature.summary == inspect.getdoc(function).split("\n")[0], name
+        assert signature.summary == (inspect.getdoc(function) or "").split("\n")[0], name
 
 
 def test_every_default_build_records_its_parameter_count():
@@ -81,15 +91,14 @@ def _write_recipe(folder, body):
         FAMILY = "Toys"
         PAPERS = ("Nobody 2024.",)
         TASK = "classification"
-        BLOCKS = {}
         DEMO = {"builder": "toy", "kwargs": {}}
-        STAGES = ("conv",)
         ''') + textwrap.dedent(body))
 
 
 @pytest.mark.parametrize("body, error", [
-    ("BUILDERS = {'toy': {}}\n", "defines no such function"),
+    ("BUILDERS = {'toy': {}}\ndef feature_stages(model):\n    pass\n", "defines no such function"),
     ("BUILDERS = dict(toy={})\ndef toy():\n    pass\n", "lacks the contract constants ['BUILDERS']"),
+    ("BUILDERS = {'toy': {}}\ndef toy():\n    pass\n", "must define feature_stages(model)"),
 ])
 def test_a_broken_recipe_file_is_named(tmp_path, monkeypatch, body, error):
     _write_recipe(tmp_path, body)

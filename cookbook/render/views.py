@@ -91,7 +91,7 @@ def filters(recipe, folder, model, images, settings):
     from cookbook import visualize
 
     files, stages = [], []
-    for stage in recipe.stages:
+    for stage in recipe.feature_stages(model):
         layer = model.get_layer(stage)
         shape = tuple(layer.output.shape[1:])
         units_ranked, means = visualize.rank_units(model, stage, images[: settings["rank_images"]])
@@ -171,7 +171,7 @@ def gradcam_layers(recipe, model):
     last = [layer.name for layer in model.layers if len(getattr(layer.output, "shape", ())) == spatial_rank][-1]
     chosen = recipe.demo.get("gradcam_layer")
     if chosen is None:
-        spatial = [s for s in recipe.stages if len(model.get_layer(s).output.shape) == 4
+        spatial = [s for s in recipe.feature_stages(model) if len(model.get_layer(s).output.shape) == 4
                    and min(model.get_layer(s).output.shape[1:3]) >= MIN_GRID]
         chosen = spatial[-1] if spatial else last
     return chosen, last
