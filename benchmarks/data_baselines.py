@@ -1,6 +1,6 @@
 """How hard are the built-in datasets? Linear baselines against small convnets.
 
-    .venv/bin/python benchmarks/data_baselines.py [--quick] [--json PATH]
+    .venv/bin/python benchmarks/data_baselines.py [--quick] [--only NAME] [--json PATH]
 
 cluttered_digits: logistic regression on the raw pixels against a small CNN (three
 3x3 conv layers, global average pooling). The digit moves over the whole canvas
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 import numpy as np
@@ -79,22 +80,42 @@ def cnn_accuracy(splits, epochs):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small data, for a smoke test")
-    parser.add_argument("--json", help="also write the figures to this JSON file")
+    parser.add_argument("--json", help="also write the figures to this JSON file (--only updates its entry)")
+    parser.add_argument("--only", choices=("cluttered_digits", "synthetic_audio"), help="one dataset only")
     args = parser.parse_args(argv)
     sizes = (600, 200, 200) if args.quick else (5000, 1000, 1000)
     epochs = 2 if args.quick else 8
     results = {}
+    if args.only and args.json and os.path.exists(args.json):
+        with open(args.json, encoding="utf-8") as file:
+            results = json.load(file)
 
     start = time.perf_counter()
-    digits = data.cluttered_digits(*sizes)
     flat = lambda split: split.x.reshape(len(split.x), -1)
-    results["cluttered_digits"] = {
+    if args.only != "synthetic_audio":
+        results["cluttered_digits"] = digit_baselines(sizes, epochs, flat)
+    if args.only != "cluttered_digits":
+        results["synthetic_audio"] = audio_baselines(sizes, epochs, flat)
+    results["sizes"] = {"train": sizes[0], "test": sizes[2], "audio_train": max(160, sizes[0] // 2),
+                        "audio_test": max(160, sizes[2] // 2), "epochs": epochs}
+    results["seconds"] = round(time.perf_counter() - start, 1)
+    print(json.dumps(results, indent=2))
+    if args.json:
+        io.write_json(args.json, results)
+
+
+def digit_baselines(sizes, epochs, flat):
+    digits = data.cluttered_digits(*sizes)
+    return {
         "logistic_pixels": logistic(flat(digits.train), digits.train.y, flat(digits.test), digits.test.y),
         "small_cnn": cnn_accuracy(digits, epochs),
         "chance": 0.1,
     }
+
+
+def audio_baselines(sizes, epochs, flat):
     audio = data.synthetic_audio(*[max(160, n // 2) for n in sizes])
-    results["synthetic_audio"] = {
+    return {
         "logistic_waveform": logistic(flat(audio.train), audio.train.y, flat(audio.test), audio.test.y),
         "logistic_spectrum": logistic(spectrum(audio.train.x), audio.train.y, spectrum(audio.test.x), audio.test.y),
         "logistic_spectrogram": logistic(
@@ -103,11 +124,6 @@ def main(argv=None):
         "small_cnn1d": cnn_accuracy(audio, epochs),
         "chance": 1 / len(data.AUDIO_CLASSES),
     }
-    results["sizes"] = {"train": sizes[0], "test": sizes[2], "epochs": epochs}
-    results["seconds"] = round(time.perf_counter() - start, 1)
-    print(json.dumps(results, indent=2))
-    if args.json:
-        io.write_json(args.json, results)
 
 
 if __name__ == "__main__":

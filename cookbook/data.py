@@ -307,6 +307,20 @@ def _audio_example(label, n, sr, rng):
     return sig
 
 
+def _delay(signal, steps):
+    """``signal`` shifted by ``steps`` samples (negative: earlier), with silence filling in.
+
+    Not a circular roll: that would join a tone step's end to its start, so every
+    "step_up" would also hold a high-to-low step and look like "step_down".
+    """
+    out = np.zeros_like(signal)
+    if steps >= 0:
+        out[steps:] = signal[: len(signal) - steps]
+    else:
+        out[:steps] = signal[-steps:]
+    return out
+
+
 def synthetic_audio(
     n_train=2000,
     n_val=400,
@@ -324,8 +338,8 @@ def synthetic_audio(
     magnitude spectrum, reversed in time), amplitude against frequency modulation,
     slow against fast tone bursts, and low-to-high against high-to-low tone steps.
     Carrier frequencies are drawn from the same range for every class. Each example
-    gets a random gain (0.3 to 1), a random circular time shift of up to ``shift``
-    of its length, and white noise of standard deviation ``noise`` (relative to the
+    gets a random gain (0.3 to 1), a random time shift of up to ``shift`` of its
+    length (silence fills in), and white noise of standard deviation ``noise`` (relative to the
     unit-amplitude signal). ``sample_rate`` is 8000 or 16000 Hz.
 
     Returns :class:`Splits` with ``x`` float32 (N, samples, 1) and ``y`` int64 in 0..7.
@@ -346,7 +360,7 @@ def synthetic_audio(
         x = np.empty((n, samples, 1), dtype="float32")
         for i, label in enumerate(labels):
             sig = _audio_example(int(label), samples, sample_rate, rng)
-            sig = np.roll(sig, rng.integers(-int(shift * samples), int(shift * samples) + 1))
+            sig = _delay(sig, int(rng.integers(-int(shift * samples), int(shift * samples) + 1)))
             sig = rng.uniform(0.3, 1.0) * (sig + rng.normal(0.0, noise, size=samples))
             x[i, :, 0] = sig / max(1.0, np.abs(sig).max())
         splits.append(Split(x, labels.astype("int64")))

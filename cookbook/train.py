@@ -516,8 +516,8 @@ def train_recipe(name, dataset=None, epochs=None, quick=False, seed=0, verbose=1
     its sizes (the same for every recipe of the task, so their demos compare), the
     target ("labels", or "denoise": the image plus Gaussian noise in, the clean image
     out), the loss and the test metric. The DEMO dict (see docs/contributing.md) gives
-    the builder and its kwargs, and optionally ``epochs``, ``batch_size`` and
-    ``learning_rate``. ``dataset`` overrides the task's dataset: a built-in one or a
+    the builder and its kwargs, and optionally ``epochs``, ``batch_size``,
+    ``learning_rate`` and ``augment``. ``dataset`` overrides the task's dataset: a built-in one or a
     real one (``cookbook.data.REAL_DATASETS``), for which the model's input shape and
     classes follow the data. ``quick=True`` trains 2 epochs on 1,500 examples, for CI.
     Other keyword arguments go to :func:`fit` (``batch_size``, ``learning_rate``,
@@ -568,6 +568,7 @@ def train_recipe(name, dataset=None, epochs=None, quick=False, seed=0, verbose=1
         "epochs": QUICK_EPOCHS if quick else demo.get("epochs", 10),
         "batch_size": demo.get("batch_size", 64),
         "learning_rate": demo.get("learning_rate", 1e-3),
+        "augment": demo.get("augment"),
         "verbose": verbose,
         "seed": seed,
     }

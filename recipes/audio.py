@@ -58,8 +58,9 @@ def _inputs(input_tensor, input_shape, include_top, default_size, min_size):
     if input_shape is None:
         input_shape = (default_size, 1) if include_top else (None, 1)
     input_shape = tuple(None if d is None else int(d) for d in input_shape)
-    _check(len(input_shape) == 2, "input_shape", "(samples, channels)", input_shape)
-    _check((input_shape[0] or min_size) >= min_size, "input_shape", f"at least {min_size} samples", input_shape)
+    least = (min_size, 1)  # per dimension; a None length is free
+    fits = len(input_shape) == 2 and all(d is None or d >= m for d, m in zip(input_shape, least))
+    _check(fits, "input_shape", f"(samples, channels) of at least {min_size}x1", input_shape)
     if input_tensor is None:
         return keras.Input(shape=input_shape)
     if not keras.backend.is_keras_tensor(input_tensor):
@@ -107,6 +108,8 @@ def conv_bn_relu_1d(x, filters, kernel_size=3, strides=1, *, name=None):
 
 def residual_block_1d(x, filters, num_convs=3, *, name=None):
     """keras-io speaker block: 1x1 shortcut beside (n-1) x [conv3, ReLU] + conv3; add, ReLU, pool 2."""
+    _check(num_convs >= 1, "num_convs", "at least 1", num_convs)
+    _check(x.shape[1] is None or x.shape[1] >= 2, "x", "at least 2 steps long for the pool", x.shape)
     name = name or _unique("residual_block")
     filters = int(filters)
     # The shortcut is created first, as in keras-io, so weights line up with its model.
@@ -201,6 +204,7 @@ def spectrogram_cnn(include_top=True, weights=None, input_tensor=None, input_sha
                     frame_length=256, frame_step=128, width=1.0, blocks=(1, 1, 1)):
     """Raw audio -> log STFT spectrogram (a layer) -> per stage s, ``blocks[s]`` x
     conv3x3-BN-ReLU of 32 * 2**s * ``width`` filters, then a 2x2 max-pool."""
+    _check(min(blocks, default=0) > 0, "blocks", "a non-empty tuple of positive counts", blocks)
     # 'valid' framing gives (samples - frame_length) // frame_step + 1 frames; each
     # stage halves them, so there must be at least 2**stages.
     min_samples = int(frame_length) + (2 ** len(blocks) - 1) * int(frame_step)
@@ -246,6 +250,6 @@ BUILDERS = {"m3": {}, "m5": {"params": 1_068_008}, "m11": {}, "m18": {}, "audio_
 DEMO = {
     "builder": "m5",
     "kwargs": {"input_shape": (8000, 1), "classes": 8, "width": 0.375},
-    "epochs": 12,
+    "epochs": 8,
     "learning_rate": 3e-3,
 }

@@ -44,12 +44,11 @@ def _inputs(input_shape, default_shape, multiple=1, min_size=1):
     """An image input of a known size whose sides are multiples of ``multiple`` (the
     decoder must land back on the input's size) and at least ``min_size``."""
     shape = tuple(input_shape or default_shape)
-    _check(len(shape) == 3 and None not in shape, "input_shape", "(height, width, channels)", input_shape)
-    height, width, channels = (int(d) for d in shape)
     smallest, sides = max(multiple, min_size), f", with sides that are multiples of {multiple}" * (multiple > 1)
-    _check(min(height, width) >= smallest and height % multiple == width % multiple == 0,
-           "input_shape", f"at least {smallest}x{smallest}{sides}", shape)
-    return keras.Input(shape=(height, width, channels))
+    known = len(shape) == 3 and None not in shape and min(shape) >= 1
+    fits = known and min(shape[:2]) >= smallest and shape[0] % multiple == shape[1] % multiple == 0
+    _check(fits, "input_shape", f"(height, width, channels) of at least {smallest}x{smallest}x1{sides}", input_shape)
+    return keras.Input(shape=tuple(int(d) for d in shape))
 
 
 def _model(inputs, outputs, weights, name):
@@ -103,6 +102,7 @@ def downsample(x, filters, kernel_size=3, *, name=None):
 def upsample(x, filters, method="transpose", factor=2, kernel_size=3, activation="relu", *, name=None):
     """Grow the size by ``factor``: a transpose conv, a resize then a conv, or a sub-pixel conv."""
     _check(method in UPSAMPLING, "method", f"one of {UPSAMPLING}", method)
+    _check(factor >= 1, "factor", "a positive integer", factor)
     name = name or _unique("up")
     filters, factor, kernel_size = int(filters), int(factor), int(kernel_size)
     if method == "transpose":  # kernel_size % factor != 0 overlaps unevenly: a checkerboard
@@ -137,6 +137,7 @@ def conv_autoencoder(input_shape=None, *, name="conv_autoencoder", weights=None,
     (input 28x28x1 by default: 7 x 7 x 16 = 784 numbers, as many as the pixels).
     """
     _check(upsampling in UPSAMPLING, "upsampling", f"one of {UPSAMPLING}", upsampling)
+    _check(len(filters) >= 1, "filters", "at least 1 level", filters)
     inputs = _inputs(input_shape, (28, 28, 1), multiple=2 ** len(filters))
     x = inputs
     for i, f in enumerate(filters, start=1):
@@ -180,6 +181,7 @@ def espcn(input_shape=None, *, name="espcn", weights=None, upscale_factor=3, fil
     The last conv is linear here, so the model can output any intensity.
     """
     _check(upscale_factor >= 1, "upscale_factor", "a positive integer", upscale_factor)
+    _check(len(filters) >= 1, "filters", "at least 1 conv before the last", filters)
     inputs = _inputs(input_shape, (100, 100, 1), min_size=ESPCN_RECEPTIVE_FIELD)
     x = inputs
     for i, f in enumerate(filters, start=1):

@@ -52,9 +52,9 @@ def _inputs(input_tensor, input_shape, include_top, default_size, min_size):
     if input_shape is None:
         input_shape = (default_size, default_size, 3) if include_top else (None, None, 3)
     input_shape = tuple(None if d is None else int(d) for d in input_shape)
-    _check(len(input_shape) == 3, "input_shape", "(height, width, channels)", input_shape)
-    _check(min((d for d in input_shape[:2] if d), default=min_size) >= min_size,
-           "input_shape", f"at least {min_size}x{min_size}", input_shape)
+    least = (min_size, min_size, 1)  # per dimension; a None side is free
+    fits = len(input_shape) == 3 and all(d is None or d >= m for d, m in zip(input_shape, least))
+    _check(fits, "input_shape", f"(height, width, channels) of at least {min_size}x{min_size}x1", input_shape)
     if input_tensor is None:
         return keras.Input(shape=input_shape)
     if not keras.backend.is_keras_tensor(input_tensor):
@@ -108,6 +108,7 @@ def dense_layer(x, growth_rate, *, name=None):
 
 def dense_block(x, num_layers, growth_rate=32, *, name=None):
     """``num_layers`` dense layers: the channels grow from C to C + num_layers * k."""
+    _check(num_layers >= 1, "num_layers", "at least 1", num_layers)
     name = name or _unique("dense_block")
     for i in range(1, int(num_layers) + 1):
         x = dense_layer(x, growth_rate, name=f"{name}_block{i}")
@@ -117,6 +118,7 @@ def dense_block(x, num_layers, growth_rate=32, *, name=None):
 def transition_block(x, compression=0.5, *, name=None):
     """BN-ReLU-1x1 conv to floor(C * compression) channels, then 2x2 average pool."""
     _check(0 < compression <= 1, "compression", "in (0, 1]", compression)
+    _check(all(d is None or d >= 2 for d in x.shape[1:3]), "x", "at least 2x2 for the 2x2 pool", x.shape)
     name = name or _unique("transition")
     x = _bn_relu(x, name)
     x = layers.Conv2D(int(x.shape[-1] * compression), 1, use_bias=False, name=f"{name}_conv")(x)
@@ -139,6 +141,7 @@ def densenet(include_top=True, weights=None, input_tensor=None, input_shape=None
     whenever the knobs give DenseNet-121, -169 or -201.
     """
     _check(stem in STEMS, "stem", f"one of {STEMS}", stem)
+    _check(min(blocks, default=0) > 0, "blocks", "a non-empty tuple of positive counts", blocks)
     # Each transition halves the grid and the ImageNet stem quarters it: 32 px for four blocks.
     min_size = 2 ** (len(blocks) - 1) * (4 if stem == "imagenet" else 1)
     inputs = _inputs(input_tensor, input_shape, include_top, 224 if stem == "imagenet" else 32, min_size)

@@ -64,9 +64,9 @@ def _inputs(input_tensor, input_shape, include_top, default_size, min_size):
     if input_shape is None:
         input_shape = (default_size, default_size, 3) if include_top else (None, None, 3)
     input_shape = tuple(None if d is None else int(d) for d in input_shape)
-    _check(len(input_shape) == 3, "input_shape", "(height, width, channels)", input_shape)
-    _check(min((d for d in input_shape[:2] if d), default=min_size) >= min_size,
-           "input_shape", f"at least {min_size}x{min_size}", input_shape)
+    least = (min_size, min_size, 1)  # per dimension; a None side is free
+    fits = len(input_shape) == 3 and all(d is None or d >= m for d, m in zip(input_shape, least))
+    _check(fits, "input_shape", f"(height, width, channels) of at least {min_size}x{min_size}x1", input_shape)
     if input_tensor is None:
         return keras.Input(shape=input_shape)
     if not keras.backend.is_keras_tensor(input_tensor):

@@ -51,9 +51,9 @@ def _inputs(input_tensor, input_shape, include_top, default_size, min_size):
     if input_shape is None:
         input_shape = (default_size, default_size, 3) if include_top else (None, None, 3)
     input_shape = tuple(None if d is None else int(d) for d in input_shape)
-    _check(len(input_shape) == 3, "input_shape", "(height, width, channels)", input_shape)
-    _check(min((d for d in input_shape[:2] if d), default=min_size) >= min_size,
-           "input_shape", f"at least {min_size}x{min_size}", input_shape)
+    least = (min_size, min_size, 1)  # per dimension; a None side is free
+    fits = len(input_shape) == 3 and all(d is None or d >= m for d, m in zip(input_shape, least))
+    _check(fits, "input_shape", f"(height, width, channels) of at least {min_size}x{min_size}x1", input_shape)
     if input_tensor is None:
         return keras.Input(shape=input_shape)
     if not keras.backend.is_keras_tensor(input_tensor):
@@ -65,6 +65,7 @@ def _top(x, include_top, pooling, classes, classifier_activation, dropout):
     """keras.applications MobileNet's head: a 1x1 conv on the pooled features. The
     classifier's activation runs in float32 under mixed precision."""
     _check(pooling in (None, "avg", "max"), "pooling", "None, 'avg' or 'max'", pooling)
+    _check(0 <= dropout < 1, "dropout", "a rate in [0, 1)", dropout)
     if include_top:
         _check(int(classes) >= 1, "classes", "at least 1", classes)  # Keras would name `filters`
         x = layers.GlobalAveragePooling2D(keepdims=True, name="avg_pool")(x)
@@ -106,7 +107,8 @@ def depthwise_separable_block(x, filters, strides=1, depth_multiplier=1, *, name
     TensorFlow reference does, so the output is exactly half the size. Layers are named
     as in keras.applications, with ``name`` as the block id: conv_dw_<name>, conv_pw_<name>.
     """
-    name = name or _unique("block")
+    name, strides = name or _unique("block"), int(strides)  # Keras takes no NumPy ints for strides
+    _check(strides == 1 or all(d is None or d >= 2 for d in x.shape[1:3]), "x", "at least 2x2 when strided", x.shape)
     if strides == 1:
         padding = "same"
     else:

@@ -48,9 +48,9 @@ def _inputs(input_tensor, input_shape, include_top, default_size, min_size):
     if input_shape is None:
         input_shape = (default_size, default_size, 3) if include_top else (None, None, 3)
     input_shape = tuple(None if d is None else int(d) for d in input_shape)
-    _check(len(input_shape) == 3, "input_shape", "(height, width, channels)", input_shape)
-    _check(min((d for d in input_shape[:2] if d), default=min_size) >= min_size,
-           "input_shape", f"at least {min_size}x{min_size}", input_shape)
+    least = (min_size, min_size, 1)  # per dimension; a None side is free
+    fits = len(input_shape) == 3 and all(d is None or d >= m for d, m in zip(input_shape, least))
+    _check(fits, "input_shape", f"(height, width, channels) of at least {min_size}x{min_size}x1", input_shape)
     if input_tensor is None:
         return keras.Input(shape=input_shape)
     if not keras.backend.is_keras_tensor(input_tensor):
@@ -112,7 +112,7 @@ def residual_block(x, filters, pooling=False, *, name=None):
 
 def basic_block(x, filters, strides=1, *, name=None):
     """ResNet-18/34 block: 3x3 (stride) -> 3x3, plus the shortcut (a 1x1 projection when the shape changes)."""
-    name, filters = name or _unique("basic_block"), int(filters)
+    name, filters, strides = name or _unique("basic_block"), int(filters), int(strides)
     shortcut = x
     if strides != 1 or x.shape[-1] != filters:
         shortcut = layers.Conv2D(filters, 1, strides=strides, name=f"{name}_0_conv")(x)
@@ -126,7 +126,7 @@ def basic_block(x, filters, strides=1, *, name=None):
 def bottleneck_block(x, filters, strides=1, *, name=None):
     """ResNet-50/101/152 block: 1x1 (stride) -> 3x3 -> 1x1 to 4 * filters, plus the
     shortcut (a 1x1 projection when the shape changes, created first as in keras.applications)."""
-    name, filters = name or _unique("bottleneck_block"), int(filters)
+    name, filters, strides = name or _unique("bottleneck_block"), int(filters), int(strides)
     shortcut = x
     if strides != 1 or x.shape[-1] != 4 * filters:
         shortcut = layers.Conv2D(4 * filters, 1, strides=strides, name=f"{name}_0_conv")(x)
@@ -145,7 +145,7 @@ def preact_bottleneck_block(x, filters, strides=1, *, name=None):
     """ResNet v2 block: BN-ReLU first, then 1x1 -> 3x3 (stride) -> 1x1 to 4 * filters. The
     shortcut is a 1x1 conv of the pre-activation when the channels change, else x itself
     (subsampled by a 1x1 max-pool when strided): nothing else on the identity path."""
-    name, filters = name or _unique("preact_block"), int(filters)
+    name, filters, strides = name or _unique("preact_block"), int(filters), int(strides)
     preact = _bn_relu(x, f"{name}_preact")
     if x.shape[-1] != 4 * filters:
         shortcut = layers.Conv2D(4 * filters, 1, strides=strides, name=f"{name}_0_conv")(preact)

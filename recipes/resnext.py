@@ -51,9 +51,9 @@ def _inputs(input_tensor, input_shape, include_top, default_size, min_size):
     if input_shape is None:
         input_shape = (default_size, default_size, 3) if include_top else (None, None, 3)
     input_shape = tuple(None if d is None else int(d) for d in input_shape)
-    _check(len(input_shape) == 3, "input_shape", "(height, width, channels)", input_shape)
-    _check(min((d for d in input_shape[:2] if d), default=min_size) >= min_size,
-           "input_shape", f"at least {min_size}x{min_size}", input_shape)
+    least = (min_size, min_size, 1)  # per dimension; a None side is free
+    fits = len(input_shape) == 3 and all(d is None or d >= m for d, m in zip(input_shape, least))
+    _check(fits, "input_shape", f"(height, width, channels) of at least {min_size}x{min_size}x1", input_shape)
     if input_tensor is None:
         return keras.Input(shape=input_shape)
     if not keras.backend.is_keras_tensor(input_tensor):
@@ -112,7 +112,7 @@ def resnext_block(x, filters, group_width, cardinality=32, strides=1, split_path
     """
     _check(cardinality > 0 and group_width % cardinality == 0, "cardinality",
            "a divisor of group_width", cardinality)
-    name = name or _unique("resnext_block")
+    name, strides = name or _unique("resnext_block"), int(strides)
     if strides != 1 or x.shape[-1] != filters:
         shortcut = _conv_bn(x, filters, 1, f"{name}_0", strides=strides, relu=False)
     else:
@@ -144,6 +144,7 @@ def resnext(include_top=True, weights=None, input_tensor=None, input_shape=None,
     ``split_paths``: see :func:`resnext_block`.
     """
     cardinality, bottleneck_width = int(cardinality), int(bottleneck_width)
+    _check(min(blocks, default=0) > 0, "blocks", "a non-empty tuple of positive counts", blocks)
     # The stem, the max-pool and every stage after the first halve the grid.
     inputs = _inputs(input_tensor, input_shape, include_top, 224, 2 ** (len(blocks) + 1))
     x = _conv_bn(inputs, 64 * width, 7, "conv1", strides=2)

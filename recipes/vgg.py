@@ -48,11 +48,11 @@ def _inputs(input_tensor, input_shape, include_top, default_size, min_size):
     if input_shape is None:
         input_shape = (default_size, default_size, 3) if include_top else (None, None, 3)
     input_shape = tuple(None if d is None else int(d) for d in input_shape)
-    _check(len(input_shape) == 3, "input_shape", "(height, width, channels)", input_shape)
-    _check(min((d for d in input_shape[:2] if d), default=min_size) >= min_size,
-           "input_shape", f"at least {min_size}x{min_size}", input_shape)
-    fixed = None not in input_shape[:2]  # the top flattens the last map: its size must be known
-    _check(fixed or not include_top, "input_shape", "a fixed size with a top", input_shape)
+    least = (min_size, min_size, 1)  # per dimension; a None side is free without a top
+    fits = len(input_shape) == 3 and all(d is None or d >= m for d, m in zip(input_shape, least))
+    fixed = not include_top or None not in input_shape[:2]  # the top flattens the last map
+    size = f"{min_size}x{min_size}x1" + (", of a fixed size with a top" if include_top else "")
+    _check(fits and fixed, "input_shape", f"(height, width, channels) of at least {size}", input_shape)
     if input_tensor is None:
         return keras.Input(shape=input_shape)
     if not keras.backend.is_keras_tensor(input_tensor):
@@ -63,6 +63,7 @@ def _inputs(input_tensor, input_shape, include_top, default_size, min_size):
 def _top(x, include_top, pooling, classes, classifier_activation, fc_units, dropout):
     """VGG's head: Flatten, fc1, fc2, predictions. The classifier runs in float32."""
     _check(pooling in (None, "avg", "max"), "pooling", "None, 'avg' or 'max'", pooling)
+    _check(0 <= dropout < 1, "dropout", "a rate in [0, 1)", dropout)
     if include_top:
         x = layers.Flatten(name="flatten")(x)
         for i in (1, 2):
@@ -98,6 +99,8 @@ def vgg_block(x, filters, convs=2, batch_norm=False, *, name=None):
     With ``batch_norm`` each conv is followed by BatchNormalization before its ReLU
     (and has no bias, which the BN would cancel).
     """
+    _check(convs >= 1, "convs", "at least 1", convs)
+    _check(all(d is None or d >= 2 for d in x.shape[1:3]), "x", "at least 2x2 for the max-pool", x.shape)
     name = name or _unique("vgg_block")
     for i in range(1, int(convs) + 1):
         conv = f"{name}_conv{i}"

@@ -80,82 +80,10 @@ from cookbook import registry, tasks
 pytestmark = pytest.mark.heavy
 
 
-# Recipe bugs this suite found when the recipes moved to the keras.applications contract
-# (issue 14), not yet fixed: each case is a strict xfail (tests/conftest.py), so a fix shows
-# as an XPASS and the entry must go. What they are: a zero side or zero channels in
-# input_shape reach Keras (the `if d` in each recipe's `_inputs`); NumPy integers in
-# strides/padding of some blocks; empty or zero stage counts and dropout=1.0 accepted;
-# blocks on inputs too small for them fail inside Keras.
-RECIPE_BUGS = frozenset({
-    'test_block_rejects_invalid_arguments[alexnet.conv_pool_block-padding]',
-    'test_block_rejects_invalid_arguments[audio.residual_block_1d-num_convs]',
-    'test_block_rejects_invalid_arguments[autoencoder.upsample-factor]',
-    'test_block_rejects_invalid_arguments[densenet.dense_block-num_layers]',
-    'test_block_rejects_invalid_arguments[vgg.vgg_block-convs]',
-    'test_block_small_inputs[alexnet.conv_pool_block]',
-    'test_block_small_inputs[audio.residual_block_1d]',
-    'test_block_small_inputs[bagnet.bagnet_block]',
-    'test_block_small_inputs[densenet.transition_block]',
-    'test_block_small_inputs[mobilenet.depthwise_separable_block]',
-    'test_block_small_inputs[vgg.vgg_block]',
-    'test_block_takes_numpy_integers[alexnet.conv_pool_block]',
-    'test_block_takes_numpy_integers[bagnet.bagnet_block]',
-    'test_block_takes_numpy_integers[mobilenet.depthwise_separable_block]',
-    'test_block_takes_numpy_integers[residual.basic_block]',
-    'test_block_takes_numpy_integers[residual.bottleneck_block]',
-    'test_block_takes_numpy_integers[residual.preact_bottleneck_block]',
-    'test_block_takes_numpy_integers[resnext.resnext_block]',
-    'test_builder_rejects_bad_input_shape[alexnet.alexnet]',
-    'test_builder_rejects_bad_input_shape[audio.audio_resnet]',
-    'test_builder_rejects_bad_input_shape[audio.m11]',
-    'test_builder_rejects_bad_input_shape[audio.m18]',
-    'test_builder_rejects_bad_input_shape[audio.m3]',
-    'test_builder_rejects_bad_input_shape[audio.m5]',
-    'test_builder_rejects_bad_input_shape[audio.spectrogram_cnn]',
-    'test_builder_rejects_bad_input_shape[autoencoder.conv_autoencoder]',
-    'test_builder_rejects_bad_input_shape[autoencoder.denoising_autoencoder]',
-    'test_builder_rejects_bad_input_shape[autoencoder.espcn]',
-    'test_builder_rejects_bad_input_shape[autoencoder.unet]',
-    'test_builder_rejects_bad_input_shape[bagnet.bagnet17]',
-    'test_builder_rejects_bad_input_shape[bagnet.bagnet33]',
-    'test_builder_rejects_bad_input_shape[bagnet.bagnet9]',
-    'test_builder_rejects_bad_input_shape[bagnet.bagnet]',
-    'test_builder_rejects_bad_input_shape[densenet.densenet121]',
-    'test_builder_rejects_bad_input_shape[densenet.densenet169]',
-    'test_builder_rejects_bad_input_shape[densenet.densenet201]',
-    'test_builder_rejects_bad_input_shape[densenet.densenet]',
-    'test_builder_rejects_bad_input_shape[inception_v1.googlenet]',
-    'test_builder_rejects_bad_input_shape[inception_v3.inception_v3]',
-    'test_builder_rejects_bad_input_shape[mobilenet.mobilenet]',
-    'test_builder_rejects_bad_input_shape[residual.resnet101]',
-    'test_builder_rejects_bad_input_shape[residual.resnet101v2]',
-    'test_builder_rejects_bad_input_shape[residual.resnet152]',
-    'test_builder_rejects_bad_input_shape[residual.resnet152v2]',
-    'test_builder_rejects_bad_input_shape[residual.resnet18]',
-    'test_builder_rejects_bad_input_shape[residual.resnet34]',
-    'test_builder_rejects_bad_input_shape[residual.resnet50]',
-    'test_builder_rejects_bad_input_shape[residual.resnet50v2]',
-    'test_builder_rejects_bad_input_shape[resnext.resnext50_32x4d]',
-    'test_builder_rejects_bad_input_shape[resnext.resnext]',
-    'test_builder_rejects_bad_input_shape[vgg.vgg11]',
-    'test_builder_rejects_bad_input_shape[vgg.vgg13]',
-    'test_builder_rejects_bad_input_shape[vgg.vgg16]',
-    'test_builder_rejects_bad_input_shape[vgg.vgg19]',
-    'test_builder_rejects_bad_input_shape[xception.mini_xception]',
-    'test_builder_rejects_bad_input_shape[xception.xception]',
-    'test_builder_rejects_out_of_range[alexnet.alexnet-dropout]',
-    'test_builder_rejects_out_of_range[audio.spectrogram_cnn-blocks]',
-    'test_builder_rejects_out_of_range[autoencoder.conv_autoencoder-filters]',
-    'test_builder_rejects_out_of_range[autoencoder.espcn-filters]',
-    'test_builder_rejects_out_of_range[bagnet.bagnet-blocks]',
-    'test_builder_rejects_out_of_range[densenet.densenet-blocks]',
-    'test_builder_rejects_out_of_range[mobilenet.mobilenet-dropout]',
-    'test_builder_rejects_out_of_range[resnext.resnext-blocks]',
-    'test_builder_rejects_out_of_range[vgg.vgg11-dropout]',
-    'test_builder_rejects_out_of_range[xception.mini_xception-filters]',
-    'test_builder_valid_configs[bagnet.bagnet]',
-    'test_every_generated_valid_configuration_built',
-})
+# Recipe bugs this suite found, not yet fixed: each case is a strict xfail (tests/conftest.py),
+# so a fix shows as an XPASS and the entry must go. (The 68 found when the recipes moved to the
+# keras.applications contract, issue 14, are fixed.)
+RECIPE_BUGS = frozenset()
 
 RECIPES = registry.all_recipes()
 BY_NAME = {recipe.name: recipe for recipe in RECIPES}

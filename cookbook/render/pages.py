@@ -27,7 +27,10 @@ def training(manifest):
             if epochs < demo["epochs"] else "")
     lines = [(f"The demo build, `{demo['call']}`, trained for {epochs} epoch{'s' if epochs != 1 else ''} on "
              f"`{demo['dataset']}` ({sizes[0]:,} training, {sizes[1]:,} validation and {sizes[2]:,} test "
-             f"examples) in {m['train_seconds']:.0f} s on {manifest['device']}.{note}\n"),
+             f"examples) in {m['train_seconds']:.0f} s on {manifest['device']}: batches of "
+             f"{demo.get('batch_size', 64)}, AdamW with a peak learning rate of {demo.get('learning_rate', 1e-3):g}"
+             f"{', augmentation: ' + str(demo['augment']) if demo.get('augment') else ''}."
+             f"{note}\n"),
              f"![Training curve of the {manifest['recipe']} demo]({_asset(manifest, 'curve.png')})\n"]
     if "test_accuracy" in m:
         lines.append(f"**Test accuracy: {m['test_accuracy']:.3f}** on {sizes[2]:,} held-out examples "
