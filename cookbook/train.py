@@ -36,6 +36,10 @@ __all__ = [
 ]
 
 SCHEDULES = ("cosine", "onecycle", "constant")
+OPTIMIZERS = {  # name -> f(learning rate or schedule, weight decay)
+    "adamw": lambda rate, decay: keras.optimizers.AdamW(rate, weight_decay=decay),
+    "sgd": lambda rate, decay: keras.optimizers.SGD(rate, momentum=0.9, nesterov=True, weight_decay=decay),
+}
 TARGETS = ("labels", "denoise", "masks", "superres")
 
 
@@ -260,6 +264,7 @@ def fit(
     batch_size=64,
     learning_rate=1e-3,
     weight_decay=1e-4,
+    optimizer="adamw",
     schedule="cosine",
     warmup=0.05,
     label_smoothing=0.0,
@@ -325,6 +330,8 @@ def fit(
     _check_float(weight_decay, "weight_decay", 0.0, None)
     _check_float(warmup, "warmup", 0.0, 0.9)
     _check_float(label_smoothing, "label_smoothing", 0.0, 0.5)
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {tuple(OPTIMIZERS)}, got {optimizer!r}")
     if schedule is None:
         schedule = "constant"
     if schedule not in SCHEDULES:
@@ -383,11 +390,9 @@ def fit(
         steps = len(x) // batch_size if drop else math.ceil(len(x) / batch_size)
         if steps < 1:
             raise ValueError(f"batch_size ({batch_size}) must not exceed the training examples ({len(x)})")
-        optimizer = keras.optimizers.AdamW(
-            learning_rate=_schedule(schedule, learning_rate, steps * epochs, warmup), weight_decay=weight_decay
-        )
+        rate = _schedule(schedule, learning_rate, steps * epochs, warmup)
         model.compile(
-            optimizer=optimizer, loss=loss_arg, loss_weights=loss_weights, metrics=metrics_arg, jit_compile=jit_compile
+            optimizer=OPTIMIZERS[optimizer](rate, weight_decay), loss=loss_arg, loss_weights=loss_weights, metrics=metrics_arg, jit_compile=jit_compile
         )
         callbacks = []
         if recalibrate_bn and val_ds is not None:
@@ -412,7 +417,8 @@ def fit(
                 "epochs": len(history.epoch),
                 "seconds": seconds,
                 "config": {
-                    "batch_size": batch_size, "learning_rate": learning_rate, "weight_decay": weight_decay,
+                    "batch_size": batch_size, "optimizer": optimizer, "learning_rate": learning_rate,
+                    "weight_decay": weight_decay,
                     "schedule": schedule, "label_smoothing": label_smoothing, "augment": str(augment),
                     "mixed_precision": policy, "strategy": type(strategy).__name__ if strategy else None,
                     "backend": keras.backend.backend(), "recalibrate_bn": bool(recalibrate_bn),
@@ -569,6 +575,7 @@ def train_recipe(name, dataset=None, epochs=None, quick=False, seed=0, verbose=1
         "batch_size": demo.get("batch_size", 64),
         "learning_rate": demo.get("learning_rate", 1e-3),
         "augment": demo.get("augment"),
+        "optimizer": demo.get("optimizer", "adamw"),
         "verbose": verbose,
         "seed": seed,
     }

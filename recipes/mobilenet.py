@@ -14,7 +14,8 @@ times, by strided depthwise convs instead of pooling. Two knobs trade accuracy f
 cost: the width multiplier `alpha` thins every layer (cost and parameters fall
 roughly as alpha squared), and the input size (the paper's resolution multiplier)
 scales the multiply-adds. `depth_multiplier` gives each depthwise conv several
-filters per channel.
+filters per channel. `shallow=True` is the paper's third option (Table 6): drop the
+five middle blocks instead of thinning, 8 blocks deep instead of 13.
 
 `mobilenet` is layer for layer keras.applications MobileNet (v1), with its layer
 names: default input 224, and the top is a 1x1 conv on the pooled features, with
@@ -30,6 +31,8 @@ LAYOUT = (
     (512, 1), (512, 1), (512, 1), (512, 1), (512, 1),
     (1024, 2), (1024, 1),
 )
+# The paper's "Shallow MobileNet" (Table 6) drops the five 512-filter blocks at stride 16.
+SHALLOW_SKIPS = (7, 8, 9, 10, 11)
 MIN_SIZE = 32  # five stride-2 steps, as keras.applications requires
 
 
@@ -127,19 +130,23 @@ def depthwise_separable_block(x, filters, strides=1, depth_multiplier=1, *, name
 
 def mobilenet(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
               classes=1000, classifier_activation="softmax", name="mobilenet", *, alpha=1.0,
-              depth_multiplier=1, dropout=1e-3):
+              depth_multiplier=1, dropout=1e-3, shallow=False):
     """MobileNet v1 (Howard et al. 2017); keras.applications MobileNet (4.25 M parameters
     at alpha=1). ``alpha`` thins every layer, ``depth_multiplier`` widens the depthwise
-    convs, ``dropout`` is the rate before the classifier."""
+    convs, ``dropout`` is the rate before the classifier. ``shallow=True`` drops blocks
+    7-11 (the paper's Shallow MobileNet; the others keep their names); it has no twin."""
     inputs = _inputs(input_tensor, input_shape, include_top, 224, MIN_SIZE)
     x = layers.Conv2D(int(32 * alpha), 3, strides=2, padding="same", use_bias=False,
                       name="conv1")(inputs)
     x = _bn_relu6(x, "conv1")
     for i, (filters, strides) in enumerate(LAYOUT, start=1):
+        if shallow and i in SHALLOW_SKIPS:
+            continue
         x = depthwise_separable_block(x, int(filters * alpha), strides, depth_multiplier,
                                       name=str(i))
     outputs = _top(x, include_top, pooling, classes, classifier_activation, dropout)
-    return _model(inputs, outputs, weights, name, "MobileNet", include_top=include_top,
+    twin = None if shallow else "MobileNet"
+    return _model(inputs, outputs, weights, name, twin, include_top=include_top,
                   pooling=pooling, input_shape=tuple(inputs.shape[1:]), classes=classes,
                   classifier_activation=classifier_activation, alpha=alpha,
                   depth_multiplier=depth_multiplier, dropout=dropout)
@@ -149,7 +156,7 @@ def feature_stages(model):
     """The names of `model`'s stage outputs, shallow to deep: the layers a feature pyramid,
     a U-Net encoder or Grad-CAM taps. The last block at each resolution, the one before
     each strided block and the last: conv_pw_1_relu, conv_pw_3_relu, conv_pw_5_relu,
-    conv_pw_11_relu, conv_pw_13_relu (strides 2, 4, 8, 16, 32)."""
+    conv_pw_11_relu (conv_pw_6_relu when shallow), conv_pw_13_relu (strides 2, 4, 8, 16, 32)."""
     names = [layer.name for layer in model.layers]  # a chain: each layer feeds the next
     # conv_pad_<i> opens each strided block, so the layer before it ends a resolution.
     ends = [names[i - 1] for i, name in enumerate(names) if name.startswith("conv_pad_")]
@@ -173,7 +180,10 @@ DEFAULT_BUILDER = "mobilenet"
 BUILDERS = {"mobilenet": {"twin": "MobileNet", "params": 4_253_864}}
 DEMO = {
     "builder": "mobilenet",
-    "kwargs": {"input_shape": (64, 64, 1), "classes": 10, "alpha": 0.25},
-    "epochs": 8,
-    "learning_rate": 3e-3,
+    "kwargs": {"input_shape": (64, 64, 1), "classes": 10, "alpha": 0.25, "shallow": True},
+    "epochs": 10,
+    "batch_size": 128,
+    "optimizer": "sgd",
+    "learning_rate": 0.1,
+    "augment": "translate",
 }

@@ -169,6 +169,18 @@ def test_mobilenet_matches_paper_tables_6_and_7(alpha, size):
     assert abs(_trainable(model) / 1e6 - params) < 0.05
 
 
+def test_shallow_mobilenet_matches_paper_table_6():
+    """Table 6's Shallow MobileNet (the five 14x14x512 blocks removed): 307 M mult-adds,
+    2.9 M parameters. Its remaining blocks keep the full model's names; it has no twin."""
+    model = mobilenet.mobilenet(input_shape=(224, 224, 3), shallow=True)
+    assert abs(_macs(model) / 1e6 - 307) < 1.0
+    assert abs(_trainable(model) / 1e6 - 2.9) < 0.05
+    assert "conv_pw_12" in [layer.name for layer in model.layers]
+    assert mobilenet.feature_stages(model)[-2:] == ["conv_pw_6_relu", "conv_pw_13_relu"]
+    with pytest.raises(ValueError, match="weights"):
+        mobilenet.mobilenet(input_shape=(64, 64, 3), classes=10, shallow=True, weights="imagenet")
+
+
 def test_depthwise_separable_costs_one_over_n_plus_one_over_nine():
     """Section 3.1: the separable block costs 1/N + 1/D_K^2 of a standard conv."""
     m, n = 32, 64

@@ -135,6 +135,23 @@ def test_audio_classes_have_the_structure_their_names_say(audio):
             assert (last > first) == (name == "step_up")
 
 
+def test_a_time_shift_keeps_a_tone_step_one_way():
+    """The shift fills with silence: a circular roll would wrap a step_up's high end
+    round to its start, so that every shifted step_up also held a step down."""
+    shifted = data.synthetic_audio(n_train=64, n_val=8, n_test=8, noise=0.0, shift=0.3, seed=5)
+    steps = 0
+    for x, label in zip(shifted.train.x[..., 0], shifted.train.y):
+        name = data.AUDIO_CLASSES[label]
+        if name not in ("step_up", "step_down"):
+            continue
+        freqs, energy = _peak_frequencies(x)
+        sounding = freqs[energy > 0.1 * energy.max()]
+        direction = 1 if name == "step_up" else -1
+        assert np.all(direction * np.diff(sounding) > -50), (name, sounding)
+        steps += 1
+    assert steps >= 10
+
+
 def test_rising_and_falling_chirps_share_a_magnitude_spectrum():
     """Time reversal keeps |FFT|: the classes differ only in temporal structure."""
     rng = np.random.default_rng(0)

@@ -91,6 +91,15 @@ def test_label_smoothing_and_early_stopping_are_wired(tmp_path):
     assert "val_loss" in history.history
 
 
+def test_sgd_is_nesterov_momentum_with_the_schedule_and_decay():
+    split = quadrants(n=64)
+    model = train.fit(bn_net(), split, epochs=1, batch_size=32, verbose=0, optimizer="sgd",
+                      learning_rate=0.1, weight_decay=1e-4).model
+    optimizer = model.optimizer
+    assert isinstance(optimizer, keras.optimizers.SGD) and optimizer.nesterov
+    assert optimizer.momentum == 0.9 and optimizer.weight_decay == 1e-4
+
+
 def test_schedules_have_their_shape():
     lr = 1e-3
     one = train._schedule("onecycle", lr, 1000, 0.05)
@@ -116,6 +125,7 @@ def test_mixed_precision_runs_a_mixed_copy():
         ({"epochs": 0}, ValueError, "epochs"),
         ({"batch_size": 2.0}, TypeError, "batch_size"),
         ({"schedule": "step"}, ValueError, "schedule"),
+        ({"optimizer": "adam"}, ValueError, "optimizer"),
         ({"strategy": "tpu"}, ValueError, "strategy"),
         ({"label_smoothing": 0.9}, ValueError, "label_smoothing"),
         ({"loss_weights": [1.0, 0.3]}, ValueError, "loss_weights"),

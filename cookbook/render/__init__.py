@@ -208,6 +208,7 @@ def _render_recipe(recipe, folder, quick, device_name, bar) -> RenderResult:
                  "epochs": train.QUICK_EPOCHS if quick else int(recipe.demo.get("epochs", 10)),
                  "batch_size": int(recipe.demo.get("batch_size", 64)),
                  "learning_rate": float(recipe.demo.get("learning_rate", 1e-3)),
+                 "optimizer": recipe.demo.get("optimizer", "adamw"),
                  "augment": recipe.demo.get("augment")},
         "metrics": metrics,
         "filters": stages,

@@ -18,6 +18,8 @@ def _percent(value):
 def _cols(n):
     return f'{{ data-cols="{n}" }}'
 
+OPTIMIZER_NAMES = {"adamw": "AdamW", "sgd": "SGD with Nesterov momentum"}
+
 
 def training(manifest):
     m, demo = manifest["metrics"], manifest["demo"]
@@ -28,7 +30,8 @@ def training(manifest):
     lines = [(f"The demo build, `{demo['call']}`, trained for {epochs} epoch{'s' if epochs != 1 else ''} on "
              f"`{demo['dataset']}` ({sizes[0]:,} training, {sizes[1]:,} validation and {sizes[2]:,} test "
              f"examples) in {m['train_seconds']:.0f} s on {manifest['device']}: batches of "
-             f"{demo.get('batch_size', 64)}, AdamW with a peak learning rate of {demo.get('learning_rate', 1e-3):g}"
+             f"{demo.get('batch_size', 64)}, {OPTIMIZER_NAMES[demo.get('optimizer', 'adamw')]} with a peak "
+             f"learning rate of {demo.get('learning_rate', 1e-3):g}"
              f"{', augmentation: ' + str(demo['augment']) if demo.get('augment') else ''}."
              f"{note}\n"),
              f"![Training curve of the {manifest['recipe']} demo]({_asset(manifest, 'curve.png')})\n"]

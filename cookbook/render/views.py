@@ -29,10 +29,11 @@ def summary(recipe, folder, demo_model):
 
     parts, facts = [], {}
     default = recipe.builder(recipe.default_builder)()
+    # A fresh build: the trained model's summary would add its optimizer's state to the total.
     builds = [("Default build", recipe.default_builder, {}, default),
-              ("Demo build", recipe.demo["builder"], dict(recipe.demo["kwargs"]), demo_model)]
+              ("Demo build", recipe.demo["builder"], dict(recipe.demo["kwargs"]), recipe.build_demo())]
     for title, builder, kwargs, model in builds:
-        twin = recipe.twin(builder)
+        twin = _twin_of_build(recipe, builder, kwargs)
         lines = _summary_lines(model)
         call = f"{builder}({', '.join(f'{key}={value!r}' for key, value in kwargs.items())})"
         parts.append(f"### {title}: `{call}`\n")
@@ -49,6 +50,20 @@ def summary(recipe, folder, demo_model):
     del default
     keras.backend.clear_session(free_memory=False)
     return [io.write_text(folder / "summary.md", "\n".join(parts) + "\n")], facts
+
+
+def _twin_of_build(recipe, builder, kwargs):
+    """The keras.applications twin of this build, or None where a knob has no twin
+    (a width or a stem of ours): the build is then not keras.applications' model."""
+    import inspect
+
+    import keras
+
+    twin = recipe.twin(builder)
+    if twin is None:
+        return None
+    accepted = inspect.signature(getattr(keras.applications, twin)).parameters
+    return twin if set(kwargs) <= set(accepted) else None
 
 
 def _summary_lines(model):
@@ -166,9 +181,11 @@ def _filter_figure(pictures, units, examples, path, one_d):
 
 
 def gradcam_layers(recipe, model):
-    """(the deepest stage whose map is at least 6x6, the last layer with a spatial map)."""
+    """(the deepest stage whose map is at least 6x6, the last layer with a map larger than 1x1)."""
     spatial_rank = len(model.inputs[0].shape)
-    last = [layer.name for layer in model.layers if len(getattr(layer.output, "shape", ())) == spatial_rank][-1]
+    maps = [layer for layer in model.layers if len(getattr(layer.output, "shape", ())) == spatial_rank]
+    # A 1x1 map after global pooling (MobileNet's conv_preds) has no place left to point at.
+    last = [layer.name for layer in maps if any(d != 1 for d in layer.output.shape[1:-1])][-1]
     chosen = recipe.demo.get("gradcam_layer")
     if chosen is None:
         spatial = [s for s in recipe.feature_stages(model) if len(model.get_layer(s).output.shape) == 4
