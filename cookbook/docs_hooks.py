@@ -103,6 +103,14 @@ def recipe_table(docs_dir="docs") -> str:
     return "\n".join(lines)
 
 
+def _short_device(device: str) -> str:
+    """'CPU: Intel(R) Xeon(R) Processor @ 2.80GHz, 2 cores' -> 'Intel Xeon @ 2.80GHz'."""
+    name = device.removeprefix("CPU: ").split(",")[0]
+    for noise in ("(R)", "(TM)", " Processor"):
+        name = name.replace(noise, "")
+    return name
+
+
 def comparison_table(docs_dir="docs") -> str:
     """Every classifier demo on the same task: params, MACs, train time, accuracy, pointing game."""
     from cookbook.render import classifier_rows
@@ -116,9 +124,10 @@ def comparison_table(docs_dir="docs") -> str:
     for row in rows:
         lines.append(f"| [{row['name']}](recipes/{row['name']}.md) | {row['params']:,} | {row['macs'] / 1e6:.1f} M "
                      f"| {row['train_seconds']:.0f} s | {row['test_accuracy']:.3f} | {row['pointing_game']:.2f} "
-                     f"({row['pointing_game_random']:.2f}) |" + (f" {row['device']} |" if mixed else ""))
+                     f"({row['pointing_game_random']:.2f}) |" + (f" {_short_device(row['device'])} |" if mixed else ""))
     if mixed:
-        return "\n".join(lines) + "\n\nThe renders ran on different machines: compare train times within one.\n"
+        return "\n".join(lines) + (f"\n\nThe renders ran on different machines ({'; '.join(devices)}): "
+                                   "compare train times within one.\n")
     return "\n".join(lines) + f"\n\nTrain times measured on {devices[0] if devices else 'no device yet'}.\n"
 
 
