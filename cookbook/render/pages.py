@@ -18,6 +18,7 @@ def _percent(value):
 def _cols(n):
     return f'{{ data-cols="{n}" }}'
 
+
 OPTIMIZER_NAMES = {"adamw": "AdamW", "sgd": "SGD with Nesterov momentum"}
 
 
