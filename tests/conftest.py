@@ -1,5 +1,6 @@
-"""Shared fixtures: a clean Keras session per test, task-aware tiny batches, and the
-``backends`` marker on the recipe checks that `make test` repeats under JAX and PyTorch."""
+"""Shared fixtures: a clean Keras session per test, task-aware tiny batches, an input gradient on
+every backend, and the ``backends`` marker on the recipe checks that `make test` repeats under JAX
+and PyTorch."""
 
 import keras
 import numpy as np
@@ -57,3 +58,27 @@ def _predicts_images(recipe):
     from cookbook import tasks
 
     return tasks.get(recipe.task).target != "labels"
+
+
+def input_gradient(model, x, objective):
+    """d objective(model(x)) / dx in inference mode, with each backend's own autodiff (tests only)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            value = objective(model(x, training=False))
+        return tape.gradient(value, x).numpy()
+    if backend == "jax":
+        import jax
+
+        return np.asarray(jax.grad(lambda v: objective(model(v, training=False)))(x))
+    if backend == "torch":
+        import torch
+
+        x = torch.tensor(x, requires_grad=True)
+        objective(model(x, training=False)).backward()
+        return x.grad.cpu().numpy()
+    pytest.skip(f"no gradient helper for backend {backend}")

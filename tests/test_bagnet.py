@@ -10,6 +10,7 @@ published number, never from our own output.
 import keras
 import numpy as np
 import pytest
+from conftest import input_gradient
 
 from cookbook.recipes import bagnet
 
@@ -17,30 +18,6 @@ RECEPTIVE_FIELDS = {"bagnet9": 9, "bagnet17": 17, "bagnet33": 33}  # the paper's
 KERNEL3 = {"bagnet9": (1, 1, 0, 0), "bagnet17": (1, 1, 1, 0), "bagnet33": (1, 1, 1, 1)}
 STAGE_FILTERS = (64, 128, 256, 512)  # ResNet-50 bottleneck widths
 STAGE_BLOCKS = (3, 4, 6, 3)
-
-
-def _input_gradient(model, x, objective):
-    """d objective(model(x)) / dx, with each backend's own autodiff (tests only)."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        x = tf.convert_to_tensor(x)
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            value = objective(model(x, training=False))
-        return tape.gradient(value, x).numpy()
-    if backend == "jax":
-        import jax
-
-        return np.asarray(jax.grad(lambda v: objective(model(v, training=False)))(x))
-    if backend == "torch":
-        import torch
-
-        x = torch.tensor(x, requires_grad=True)
-        objective(model(x, training=False)).backward()
-        return x.grad.cpu().numpy()
-    pytest.skip(f"no gradient helper for backend {backend}")
 
 
 # --- receptive field: the whole point of BagNet ----------------------------------------
@@ -57,7 +34,7 @@ def test_receptive_field_by_gradient(builder):
     assert row < features_shape[1] and col < features_shape[2]
     x = np.random.default_rng(0).uniform(-1, 1, size=(1, 64, 64, 3)).astype("float32")
 
-    grad = _input_gradient(model, x, lambda y: keras.ops.sum(y[0, row, col, :]))
+    grad = input_gradient(model, x, lambda y: keras.ops.sum(y[0, row, col, :]))
     touched = np.abs(grad[0]).sum(axis=-1) > 0
     rows, cols = np.nonzero(touched)
     # Height and width of the non-zero region, and that it is a full (dense) square.

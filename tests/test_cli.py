@@ -218,6 +218,8 @@ for name, builder, kwargs, task in {cases!r}:
 """
 
 
+# A fresh interpreter that builds and steps every recipe: about 40 s, so `make test` runs it.
+@pytest.mark.heavy
 def test_copied_recipes_run_where_the_cookbook_is_not_importable(tmp_path):
     """The README's example in an empty project, for every recipe: copy into ./models/, then
     a forward pass and a training step of the default builder at its small configuration."""

@@ -9,11 +9,12 @@ reduction to 16 first. Whole-model totals are held against the papers' multiply-
 import keras
 import numpy as np
 import pytest
+from conftest import input_gradient
 
 from cookbook import cost
+from cookbook.recipes import bagnet, residual, vgg
 from cookbook.recipes import inception_v1 as v1
 from cookbook.recipes import inception_v3 as v3
-from cookbook.recipes import residual
 
 
 def _probe(block, input_shape, *args, **kwargs):
@@ -295,3 +296,93 @@ def test_receptive_field_errors_name_the_layer():
         cost.receptive_field(model, "head")
     with pytest.raises(ValueError, match="no layer named 'nope'"):
         cost.receptive_field(model, "nope")
+
+
+# --- receptive fields of the recipes, against a real input gradient ---------------------------
+
+
+def _averaging(model):
+    """``model`` with every conv a positive local average (kernel 1 / fan-in, no bias) and
+    every max-pool an average pool of the same size, strides and padding (a copy if it
+    has max-pools; else the model itself, changed in place).
+
+    For a positive input every activation is then positive, so each ReLU passes its
+    gradient and no cancellation hides a pixel: the input pixels with a nonzero gradient
+    are exactly the unit's receptive field. A max-pool would send its gradient to one
+    input of each window only, and show the part of the field its argmax picks; the
+    graph arithmetic treats both pools alike. (BatchNorm at its initial statistics is
+    x / sqrt(1 + eps): positive too.)
+    """
+    def clone(layer):
+        if isinstance(layer, keras.layers.MaxPooling2D):
+            return keras.layers.AveragePooling2D(layer.pool_size, layer.strides, layer.padding, name=layer.name)
+        return layer.__class__.from_config(layer.get_config())
+
+    has_max_pools = any(isinstance(layer, keras.layers.MaxPooling2D) for layer in model.layers)
+    averaged = keras.models.clone_model(model, clone_function=clone) if has_max_pools else model
+    for layer in averaged.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            layer.kernel.assign(np.full(layer.kernel.shape, 1 / np.prod(layer.kernel.shape[:-1]), "float32"))
+            if layer.use_bias:
+                layer.bias.assign(np.zeros(layer.bias.shape, "float32"))
+    return averaged
+
+
+def _gradient_box(model, layer_name, position):
+    """Rows and columns ``(first, last + 1)`` of the input pixels where the gradient of the
+    unit at ``position`` of ``layer_name`` (summed over its channels) is nonzero; the
+    pixels must fill that box."""
+    sub = keras.Model(model.input, model.get_layer(layer_name).output)
+    x = np.ones((1, *model.input_shape[1:]), "float32")
+    gradient = input_gradient(sub, x, lambda y: keras.ops.sum(y[(0, *position)]))
+    rows, cols = np.nonzero(np.abs(gradient[0]).sum(-1) > 0)
+    box = ((int(rows.min()), int(rows.max()) + 1), (int(cols.min()), int(cols.max()) + 1))
+    assert len(rows) == (box[0][1] - box[0][0]) * (box[1][1] - box[1][0]), "the field is a full rectangle"
+    return box
+
+
+def _check_recipe_field(model, averaged, layer_name, size, jump):
+    """The graph arithmetic on the recipe's model: ``size`` and ``jump``; and where its
+    central unit's field lies (inside the image), the gradient of the averaging model."""
+    field = cost.receptive_field(model, layer_name)
+    assert (field.size, field.jump) == ((size, size), (jump, jump)), field
+    centre = tuple(d // 2 for d in model.get_layer(layer_name).output.shape[1:3])
+    bounds = tuple(tuple(b) for b in field.bounds(centre))
+    assert all(0 <= low and high <= side for (low, high), side in zip(bounds, model.input_shape[1:3])), bounds
+    assert _gradient_box(averaged, layer_name, centre) == bounds, layer_name
+
+
+def test_stacked_3x3_convs_see_5x5_and_7x7_by_gradient():
+    """Simonyan and Zisserman 2015, section 2.3: two stacked 3x3 convs see 5x5, three see 7x7."""
+    inputs = keras.Input((15, 15, 1))
+    model = keras.Model(inputs, vgg.vgg_block(inputs, 2, convs=3, name="b"))
+    averaged = _averaging(model)
+    for layer_name, size in (("b_conv1", 3), ("b_conv2", 5), ("b_conv3", 7), ("b_pool", 8)):
+        _check_recipe_field(model, averaged, layer_name, size, 2 if layer_name == "b_pool" else 1)
+
+
+def test_vgg16_stage_fields_by_gradient():
+    """VGG-16 (recipes/vgg.py): blocks of 2, 2, 3, 3, 3 same-padded 3x3 convs, each then a
+    2x2/2 max-pool. A conv widens the field by 2 * jump, a pool by jump and doubles the
+    jump: block1_pool 1 + 2 * 2 + 1 = 6 (jump 2); block2_pool 6 + 2 * 2 * 2 + 2 = 16 (4);
+    block3_pool 16 + 3 * 2 * 4 + 4 = 44 (8); block4_pool 44 + 3 * 2 * 8 + 8 = 100 (16);
+    block5_pool 100 + 3 * 2 * 16 + 16 = 212 (32), VGG-16's 212 in Araujo et al. (Distill
+    2019, Table 1). At 224 px the central unit's 212 px field lies inside the image.
+    """
+    model = vgg.vgg16(include_top=False, input_shape=(224, 224, 1), width=1 / 64)  # 1 to 8 channels
+    averaged = _averaging(model)
+    for stage, (size, jump) in enumerate(((6, 2), (16, 4), (44, 8), (100, 16), (212, 32)), start=1):
+        _check_recipe_field(model, averaged, f"block{stage}_pool", size, jump)
+
+
+@pytest.mark.parametrize("builder, size", [("bagnet9", 9), ("bagnet17", 17), ("bagnet33", 33)])
+def test_bagnet_fields_are_the_papers_by_gradient(builder, size):
+    """Brendel and Bethge 2019: BagNet-9, -17 and -33 classify 9, 17 and 33 px patches, at
+    the last stage's total stride 2 * 2 * 2 = 8 (valid padding: the shortcut's crop and
+    1x1 convs add nothing)."""
+    model = getattr(bagnet, builder)(include_top=False, input_shape=(48, 48, 1), width=1 / 16)
+    stage = bagnet.feature_stages(model)[-1]
+    field = cost.receptive_field(model, stage)  # before _averaging changes the weights in place
+    _check_recipe_field(model, _averaging(model), stage, size, 8)
+    assert cost.receptive_field(model, stage) == field
+

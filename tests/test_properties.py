@@ -391,6 +391,10 @@ def _valid_knob(value, groups=1):
     return None
 
 
+# Knobs whose valid values follow an arithmetic rule of their paper: the CIFAR ResNets' depth
+# is 6n + 2 (He et al. 2016, section 4.2), with n between half the small build's and it.
+KNOB_RULES = {"depth": lambda value: st.integers(max(1, (value + 4) // 12), (value - 2) // 6).map(lambda n: 6 * n + 2)}
+
 _REFERENCE: dict = {}
 
 
@@ -480,7 +484,7 @@ def test_builder_valid_configs(pair, data):
     base = tuple(small["input_shape"])
     kwargs = dict(small)
     for name, value in _knobs(values).items():
-        strategy = None if name in GROUP_ARGS else _valid_knob(value)
+        strategy = None if name in GROUP_ARGS else KNOB_RULES.get(name, _valid_knob)(value)
         if strategy is not None:
             kwargs[name] = data.draw(strategy, label=name)
     if "classes" in values:

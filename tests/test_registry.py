@@ -71,6 +71,8 @@ def test_signatures_read_from_the_file_are_the_functions(recipe):
         assert signature.summary == (inspect.getdoc(function) or "").split("\n")[0], name
 
 
+# Builds every full-size default model (about 30 s): `make test` runs it.
+@pytest.mark.heavy
 def test_every_default_build_records_its_parameter_count():
     """BUILDERS records the default build's count, so `cookbook list` need not build it."""
     for recipe in RECIPES:

@@ -23,6 +23,9 @@ from cookbook.render import pages
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "xception"  # four stages and a small demo: the fastest full pipeline
+# The quick render takes about 40 s on 2 cores: the tests that read it run in `make test`
+# (marker "heavy"), keeping the default suite under 10 minutes.
+HEAVY = pytest.mark.heavy
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +43,7 @@ def _png_size(path):
         return image.size
 
 
+@HEAVY
 def test_quick_render_writes_every_expected_file(rendered):
     docs, results = rendered
     folder = docs / "assets" / "recipes" / NAME
@@ -60,6 +64,7 @@ def test_quick_render_writes_every_expected_file(rendered):
             assert width > 0 and height > 0
 
 
+@HEAVY
 def test_summary_shows_the_twin_parameter_count_and_costs(rendered):
     docs, _ = rendered
     text = (docs / "assets" / "recipes" / NAME / "summary.md").read_text()
@@ -70,6 +75,7 @@ def test_summary_shows_the_twin_parameter_count_and_costs(rendered):
     assert "keras.applications.Xception" in text
 
 
+@HEAVY
 def test_manifest_keeps_the_metrics_the_pages_need(rendered):
     docs, _ = rendered
     manifest = json.loads((docs / "assets" / "recipes" / NAME / "manifest.json").read_text())
@@ -83,6 +89,7 @@ def test_manifest_keeps_the_metrics_the_pages_need(rendered):
     assert min(m["gradcam_grid"]) >= 6
 
 
+@HEAVY
 def test_quick_render_grad_cam_beats_its_random_baseline(rendered):
     """Even the quick render's model points at the digit more often than chance."""
     docs, _ = rendered
@@ -96,6 +103,7 @@ def test_quick_render_grad_cam_beats_its_random_baseline(rendered):
     assert m["pointing_game"] > 1.5 * chance, f"pointing game {m['pointing_game']:.2f} vs chance {chance:.2f}"
 
 
+@HEAVY
 def test_snippets_are_made_from_the_manifest(rendered):
     docs, _ = rendered
     folder = docs / "assets" / "recipes" / NAME
@@ -109,6 +117,7 @@ def test_snippets_are_made_from_the_manifest(rendered):
     assert manifest["key"]["source_hash"] == file_hash and manifest["key"]["quick"] is True
 
 
+@HEAVY
 def test_a_second_render_skips_what_is_up_to_date(rendered):
     docs, _ = rendered
     folder = docs / "assets" / "recipes" / NAME
@@ -118,6 +127,7 @@ def test_a_second_render_skips_what_is_up_to_date(rendered):
     assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
 
 
+@HEAVY
 def test_a_killed_render_is_not_taken_for_a_finished_one(rendered):
     """Without its manifest (written last), a folder is redone; a changed file is caught too."""
     docs, _ = rendered
@@ -133,6 +143,7 @@ def test_a_killed_render_is_not_taken_for_a_finished_one(rendered):
     assert not render.up_to_date(recipe, copy, quick=True)
 
 
+@HEAVY
 def test_force_renders_again_and_up_to_date_recipes_are_reported(rendered, monkeypatch):
     docs, _ = rendered
     calls = []
@@ -147,6 +158,7 @@ def test_force_renders_again_and_up_to_date_recipes_are_reported(rendered, monke
 
 
 @pytest.mark.skipif(bool(runtime.gpu_names(keras.backend.backend())), reason="a GPU is visible")
+@HEAVY
 def test_device_gpu_without_a_gpu_fails_at_once(rendered):
     docs, _ = rendered  # everything there is up to date: it must fail all the same
     with pytest.raises(RuntimeError, match="GPU"):
