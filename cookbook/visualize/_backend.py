@@ -12,7 +12,9 @@ stop right after it. That is why nested models (a base model inside a Functional
 Sequential model) and Sequential models work, where sub-model tricks raise "Graph
 disconnected". The same tap swaps a final softmax (or sigmoid) for the identity, so
 class scores are always the pre-softmax logits, also when the softmax is folded into
-the last Dense layer.
+the last Dense layer. For guided backpropagation a tap gives each ReLU, for that one
+pass, a gradient that lets only positive signals back (``keras.ops.custom_gradient``);
+the layers are restored when the pass ends, so the user's model is never edited.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from ._common import _chunks
+from ._common import _chunks, _class_onehot, _walk
 
 
 def _backend():
@@ -95,31 +97,82 @@ class _Stop(Exception):
     """Raised by a tap to end the forward pass after the last layer needed."""
 
 
+def _guided(forward, slope):
+    """``forward`` with the guided-backpropagation gradient (Springenberg et al. 2015):
+    the upstream gradient's positive part times the ReLU's slope at the input."""
+
+    @ops.custom_gradient
+    def guided(x):
+        def grad(*args, upstream=None):
+            upstream = args[0] if upstream is None else upstream
+            return ops.relu(upstream) * ops.cast(slope(x), upstream.dtype)
+
+        return forward(x), grad
+
+    return guided
+
+
+def _relu_slope(layer):
+    """The slope of the layer's ReLU as a function of its input, or None if it has none:
+    ``ReLU`` layers (any threshold, negative slope, maximum), and ``relu``/``relu6`` as
+    the ``activation`` of any layer (``Activation``, and fused into Conv, Dense, ...)."""
+    if isinstance(layer, keras.layers.ReLU):
+        top, low, threshold = layer.max_value, float(layer.negative_slope), float(layer.threshold)
+
+        def slope(t):
+            s = ops.where(t > threshold, 1.0, low)
+            return s if top is None else ops.where(t < float(top), s, 0.0)
+
+        return slope
+    name = getattr(getattr(layer, "activation", None), "__name__", None)
+    if name == "relu":
+        return lambda t: t > 0
+    if name == "relu6":
+        return lambda t: ops.logical_and(t > 0, t < 6)
+    return None
+
+
+def _relu_layers(model):
+    """The layers whose ReLU guided backpropagation guides (see :func:`_relu_slope`)."""
+    return tuple(layer for layer in _walk(model) if _relu_slope(layer) is not None)
+
+
+def _call_with_activation(layer, activation, original, args, kwargs):
+    """``original(*args, **kwargs)`` with ``layer.activation`` swapped for the call only."""
+    saved = layer.activation
+    object.__setattr__(layer, "activation", activation)
+    try:
+        return original(*args, **kwargs)
+    finally:
+        object.__setattr__(layer, "activation", saved)
+
+
 @contextlib.contextmanager
-def _taps(record=(), perturb=None, stop=None, head=None, store=None):
+def _taps(record=(), perturb=None, stop=None, head=None, store=None, guided=()):
     """Wrap layers' ``call`` for the duration of one (traced) forward pass.
 
     record: layers whose outputs go into ``store[layer.name]`` (cast to float32);
     perturb: {layer: tensor} added to that layer's output; stop: a layer after which
-    ``_Stop`` is raised; head: the output layer whose softmax/sigmoid is bypassed.
+    ``_Stop`` is raised; head: the output layer whose softmax/sigmoid is bypassed;
+    guided: ReLU layers (see :func:`_relu_layers`) given the guided gradient.
     """
     perturb = perturb or {}
-    layers = list(dict.fromkeys([*record, *perturb, *([stop] if stop else []), *([head] if head else [])]))
+    layers = list(dict.fromkeys([*record, *perturb, *([stop] if stop else []), *([head] if head else []),
+                                 *guided]))
     saved = []
     for layer in layers:
         original = layer.call
 
         def call(*args, _layer=layer, _original=original, **kwargs):
-            if _layer is head:
-                if isinstance(_layer, keras.layers.Softmax):
-                    out = args[0] if args else kwargs["inputs"]
-                else:
-                    activation = _layer.activation
-                    object.__setattr__(_layer, "activation", keras.activations.linear)
-                    try:
-                        out = _original(*args, **kwargs)
-                    finally:
-                        object.__setattr__(_layer, "activation", activation)
+            if _layer is head and isinstance(_layer, keras.layers.Softmax):
+                out = args[0] if args else kwargs["inputs"]
+            elif _layer is head:
+                out = _call_with_activation(_layer, keras.activations.linear, _original, args, kwargs)
+            elif _layer in guided and isinstance(_layer, keras.layers.ReLU):
+                out = _guided(_original, _relu_slope(_layer))(args[0] if args else kwargs["inputs"])
+            elif _layer in guided:
+                activation = _guided(_layer.activation, _relu_slope(_layer))
+                out = _call_with_activation(_layer, activation, _original, args, kwargs)
             else:
                 out = _original(*args, **kwargs)
             if _layer in perturb:
@@ -155,11 +208,11 @@ def _head_layer(model):
     return None
 
 
-def _probe(model, state, x, *, record=(), perturb=None, stop=None, logits=True):
+def _probe(model, state, x, *, record=(), perturb=None, stop=None, logits=True, guided=()):
     """Run ``model`` on ``x`` with taps; returns ``(float32 output or None, store)``."""
     store = {}
     head = _head_layer(model) if logits else None
-    with _taps(record=record, perturb=perturb, stop=stop, head=head, store=store):
+    with _taps(record=record, perturb=perturb, stop=stop, head=head, store=store, guided=guided):
         try:
             out = _run_model(model, state, x)
         except _Stop:
@@ -203,3 +256,22 @@ def _predict(model, x, batch_size, jit_compile=False):
     state = _model_state(model)
     out = [keras.ops.convert_to_numpy(fn(x[a:b], state)) for a, b in _chunks(len(x), batch_size)]
     return np.concatenate(out)
+
+
+def _targets(model, x, class_index, batch_size):
+    """Fixed one-hot targets: the given classes, or each image's prediction."""
+    onehot = _class_onehot(model, class_index, len(x))
+    if class_index is None:
+        onehot = np.eye(onehot.shape[1], dtype="float32")[_predict(model, x, batch_size).argmax(-1)]
+    return onehot
+
+
+def _probabilities(model, x, batch_size):
+    """The model's class probabilities for ``x``: the softmax of the logits (the sigmoid
+    where the head is a sigmoid), so a model that outputs logits is scored the same way."""
+    logits = _predict(model, x, batch_size).astype("float64")
+    head = _head_layer(model)
+    if head is not None and getattr(getattr(head, "activation", None), "__name__", None) == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-logits))
+    logits -= logits.max(axis=-1, keepdims=True)
+    return np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True)

@@ -70,9 +70,10 @@ def _layout(rank):
     return "(N, H, W, C)" if rank == 4 else "(N, steps, C)" if rank == 3 else f"rank-{rank}"
 
 
-def _find_layer(model, layer, argname="layer"):
+def _find_layer(model, layer, argname="layer", flat=False):
     """The layer called ``layer`` (a name or a Layer) whose output is a map like the
-    model's input: 4-D (N, H, W, C) for images, 3-D (N, steps, C) for 1-D models."""
+    model's input: 4-D (N, H, W, C) for images, 3-D (N, steps, C) for 1-D models; with
+    ``flat``, a 2-D (N, D) output (Dense, Flatten, global pooling) is accepted too."""
     rank = _input_rank(model)
     candidates = [l for l in _walk(model) if not isinstance(l, (keras.Model, keras.layers.InputLayer))]
     if layer is None:
@@ -96,10 +97,11 @@ def _find_layer(model, layer, argname="layer"):
     else:
         raise TypeError(f"{argname} must be a layer name (str), a keras Layer or None, got {type(layer).__name__}")
     found_rank = _output_rank(found)
-    if found_rank is not None and found_rank != rank:
+    if found_rank is not None and found_rank != rank and not (flat and found_rank == 2):
         raise ValueError(
             f"{argname}: layer {found.name!r} has a {found_rank}-D output; a {rank}-D {_layout(rank)} output "
-            f"is needed. Conv layers available: {', '.join(conv_layer_names(model))}"
+            f"{'(or a 2-D (N, D) one) ' if flat else ''}is needed. "
+            f"Conv layers available: {', '.join(conv_layer_names(model))}"
         )
     return found
 
@@ -162,6 +164,13 @@ def _check_number(value, name, minimum=None, strict=False):
         raise ValueError(f"{name} must be finite, got {value}")
     if minimum is not None and (value <= minimum if strict else value < minimum):
         raise ValueError(f"{name} must be {'>' if strict else '>='} {minimum}, got {value}")
+    return value
+
+
+def _check_choice(value, name, choices):
+    """``value`` if it is one of the strings ``choices``, else a ValueError naming ``name``."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
     return value
 
 
@@ -229,16 +238,43 @@ def _crop_border(act, border):
     return act[(slice(None), *[slice(border, -border)] * (len(act.shape) - 2), slice(None))]
 
 
+def _resize_channels(act, size):
+    """Activations (N, h, w, K) or (N, steps, K) resized (bilinear / linear) to ``size``."""
+    act = np.asarray(act, "float32")
+    if act.ndim == 3:  # a 1-D map is an image one pixel wide
+        return _resize_channels(act[:, :, None], (size[0], 1))[:, :, 0]
+    return keras.ops.convert_to_numpy(ops.image.resize(act, tuple(size), interpolation="bilinear"))
+
+
 def _resize_maps(maps, size):
     """Maps (N, h, w) or (N, steps) resized (bilinear / linear) to ``size``, clipped at 0."""
-    maps = np.asarray(maps, "float32")
-    if maps.ndim == 2:  # a 1-D map is an image one pixel wide
-        return _resize_maps(maps[..., None], (size[0], 1))[..., 0]
-    resized = ops.image.resize(maps[..., None], tuple(size), interpolation="bilinear")
-    return np.maximum(keras.ops.convert_to_numpy(resized)[..., 0], 0.0)
+    return np.maximum(_resize_channels(np.asarray(maps, "float32")[..., None], size)[..., 0], 0.0)
 
 
-def _normalize_maps(maps):
-    """Each map divided by its maximum (an all-zero map stays zero)."""
-    peak = maps.reshape(len(maps), -1).max(axis=1).reshape(-1, *([1] * (maps.ndim - 1)))
+def _normalize_maps(maps, signed=False):
+    """Each map divided by its maximum (its maximum absolute value if ``signed``); an
+    all-zero map stays zero."""
+    peak = (np.abs(maps) if signed else maps).reshape(len(maps), -1).max(axis=1)
+    peak = peak.reshape(-1, *([1] * (maps.ndim - 1)))
     return np.where(peak > 0, maps / np.where(peak > 0, peak, 1.0), 0.0).astype("float32")
+
+
+def _check_baseline(model, x, baseline, argname="baseline"):
+    """A reference input per image, float32 like ``x``: a number (a constant image), one
+    image, or one image per image of ``x``."""
+    if isinstance(baseline, bool):
+        raise TypeError(f"{argname} must be a number or an array, got bool")
+    if isinstance(baseline, (int, float, np.number)):
+        return np.full_like(x, _check_number(baseline, argname))
+    try:
+        array = None if isinstance(baseline, str) else np.asarray(keras.ops.convert_to_numpy(baseline))
+    except Exception:  # noqa: BLE001 - any unconvertible object
+        array = None
+    if array is None or array.dtype.kind not in "fiu":
+        raise TypeError(f"{argname} must be a number or an array like the images, got {type(baseline).__name__}")
+    if array.ndim == x.ndim - 1:
+        array = array[None]
+    array = _check_images(model, array.astype("float32"), argname)
+    if len(array) not in (1, len(x)):
+        raise ValueError(f"{argname} must hold one image or {len(x)} (one per image), got {len(array)}")
+    return np.broadcast_to(array, x.shape).astype("float32")

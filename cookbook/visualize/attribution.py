@@ -1,6 +1,7 @@
 """Gradient and perturbation attributions: saliency (Simonyan et al. 2014), SmoothGrad
-(Smilkov et al. 2017) and occlusion sensitivity (Zeiler & Fergus 2014), for 2-D
-images and 1-D signals."""
+(Smilkov et al. 2017), guided backpropagation (Springenberg et al. 2015), integrated
+gradients (Sundararajan et al. 2017) and occlusion sensitivity (Zeiler & Fergus 2014),
+for 2-D images and 1-D signals."""
 
 from __future__ import annotations
 
@@ -10,8 +11,18 @@ import keras
 import numpy as np
 from keras import ops
 
-from ._backend import _cached, _compile, _model_state, _predict, _probe, _value_and_grad
+from ._backend import (
+    _cached,
+    _compile,
+    _model_state,
+    _predict,
+    _probe,
+    _relu_layers,
+    _targets,
+    _value_and_grad,
+)
 from ._common import (
+    _check_baseline,
     _check_images,
     _check_int,
     _check_model,
@@ -23,10 +34,12 @@ from ._common import (
 )
 
 
-def _input_grad_function(model, jit_compile):
+def _input_grad_function(model, jit_compile, guided):
+    relus = _relu_layers(model) if guided else ()
+
     def run(x, onehot, state):
         def objective(inputs):
-            logits, _ = _probe(model, state, inputs)
+            logits, _ = _probe(model, state, inputs, guided=relus)
             chosen = ops.where(
                 ops.sum(onehot, axis=-1, keepdims=True) > 0,
                 onehot,
@@ -41,8 +54,10 @@ def _input_grad_function(model, jit_compile):
     return _compile(run, jit_compile)
 
 
-def _input_gradients(model, x, onehot, batch_size, jit_compile, name):
-    fn = _cached(model, ("input_grad", bool(jit_compile)), lambda: _input_grad_function(model, jit_compile))
+def _input_gradients(model, x, onehot, batch_size, jit_compile, name, guided=False):
+    """d y_c / d x for each image, float32 like ``x``; with ``guided``, through guided ReLUs."""
+    fn = _cached(model, ("input_grad", bool(jit_compile), guided),
+                 lambda: _input_grad_function(model, jit_compile, guided))
     state = _model_state(model)
     grads = []
     for a, b in _chunks(len(x), batch_size):
@@ -52,12 +67,14 @@ def _input_gradients(model, x, onehot, batch_size, jit_compile, name):
     return np.concatenate(grads)
 
 
-def _targets(model, x, class_index, batch_size):
-    """Fixed one-hot targets: the given classes, or each image's prediction."""
-    onehot = _class_onehot(model, class_index, len(x))
-    if class_index is None:
-        onehot = np.eye(onehot.shape[1], dtype="float32")[_predict(model, x, batch_size).argmax(-1)]
-    return onehot
+def _guided_gradients(model, x, onehot, batch_size, jit_compile, name):
+    return _input_gradients(model, x, onehot, batch_size, jit_compile, name, guided=True)
+
+
+def _reduce(grads, channels, normalize):
+    """The signed (N, ..., C) array, or its maximum absolute value over channels."""
+    maps = grads if channels else np.abs(grads).max(axis=-1)
+    return _normalize_maps(maps, signed=True) if normalize else maps.astype("float32")
 
 
 def saliency(model, images, class_index=None, *, normalize=True, batch_size=32, jit_compile=False):
@@ -113,6 +130,96 @@ def smoothgrad(model, images, class_index=None, *, samples=25, noise=0.15, norma
         total += _input_gradients(model, noisy, onehot, batch_size, jit_compile, "smoothgrad")
     maps = np.abs(total / samples).max(axis=-1)
     return _normalize_maps(maps) if normalize else maps.astype("float32")
+
+
+def guided_backprop(model, images, class_index=None, *, normalize=True, channels=False,
+                    batch_size=32, jit_compile=False):
+    """Guided backpropagation (Springenberg et al. 2015): d y_c / d x, where every ReLU
+    passes back only positive gradients, and only where its input was positive.
+
+    The user's model is not edited: for the duration of the call the ReLUs get the
+    guided gradient through the same taps as the other methods, and are restored.
+    Guided are ``keras.layers.ReLU`` layers (any threshold, slope or maximum: the
+    gradient's positive part times the ReLU's slope) and every layer whose
+    ``activation`` is ``relu`` or ``relu6``: ``Activation("relu")`` layers and ReLUs
+    fused into Conv, Dense and the other layers that take ``activation=``. A ReLU
+    computed inside another layer's ``call`` (``keras.ops.relu`` in a custom layer)
+    keeps its plain gradient.
+
+    Args:
+        model, images, class_index, batch_size, jit_compile: as in :func:`grad_cam`;
+            the class defaults to each image's prediction.
+        channels: return the signed gradient (N, H, W, C), as the paper draws it;
+            else its maximum absolute value over channels, (N, H, W).
+        normalize: divide each map by its maximum absolute value.
+
+    Returns:
+        float32 array (N, H, W) ((N, samples) for 1-D), or (N, H, W, C) with ``channels``.
+    """
+    _check_model(model)
+    x = _check_images(model, images)
+    batch_size = _check_int(batch_size, "batch_size")
+    onehot = _class_onehot(model, class_index, len(x))
+    grads = _guided_gradients(model, x, onehot, batch_size, jit_compile, "guided_backprop")
+    return _reduce(grads, channels, normalize)
+
+
+def integrated_gradients(model, images, class_index=None, *, baseline=None, steps=32, normalize=True,
+                         channels=False, return_delta=False, batch_size=32, jit_compile=False):
+    """Integrated gradients (Sundararajan et al. 2017), batched.
+
+    The attribution of input value i is (x_i - x'_i) times the integral over a in
+    [0, 1] of d y_c / d x_i at x' + a (x - x'), with x' the baseline and y_c the
+    class logit. The integral is taken by the trapezoidal rule over ``steps``
+    intervals (steps + 1 gradients per image), exact where the gradient is linear
+    along the path. Completeness: the attributions sum to y_c(x) - y_c(x'), up to
+    the quadrature's error, which shrinks as ``steps`` grows (the paper finds 20 to
+    300 steps bring it within 5 %; on a random ReLU network the tests hold it under
+    5 % of |y_c(x) - y_c(x')| + 0.005 at 64 steps). ``return_delta`` reports it.
+
+    Args:
+        model, images, class_index, jit_compile: as in :func:`grad_cam`; the class
+            defaults to each image's prediction, fixed along the path.
+        baseline: the reference input x': None for zeros (a black image), a number
+            (a constant image), one image, or one per image.
+        steps: intervals of the path integral.
+        normalize: divide each map by its maximum absolute value (the signs stay).
+        channels: return the attributions per input value (N, H, W, C); else summed
+            over channels, (N, H, W), which keeps completeness.
+        return_delta: also return the completeness gap per image (N,):
+            sum of the attributions - (y_c(x) - y_c(x')), before ``normalize``.
+        batch_size: points of the paths per compiled call (all images' paths are
+            batched together).
+
+    Returns:
+        float32 array (N, H, W) ((N, samples) for 1-D) or (N, H, W, C) with ``channels``;
+        and the gap (N,) with ``return_delta``.
+    """
+    _check_model(model)
+    x = _check_images(model, images)
+    steps = _check_int(steps, "steps")
+    batch_size = _check_int(batch_size, "batch_size")
+    base = np.zeros_like(x) if baseline is None else _check_baseline(model, x, baseline)
+    onehot = _targets(model, x, class_index, batch_size)
+    weights = np.ones(steps + 1)
+    weights[[0, -1]] = 0.5  # the trapezoidal rule
+    total = np.zeros_like(x, dtype="float64")
+    for a, b in _chunks(len(x) * (steps + 1), batch_size):  # (image, point) pairs, batched together
+        image, point = np.divmod(np.arange(a, b), steps + 1)
+        alpha = (point / steps).reshape(-1, *[1] * (x.ndim - 1))
+        path = (base[image] + alpha * (x[image] - base[image])).astype("float32")
+        grads = _input_gradients(model, path, onehot[image], batch_size, jit_compile, "integrated_gradients")
+        grads = grads * weights[point].reshape(alpha.shape)
+        for i in np.unique(image):
+            total[i] += grads[image == i].sum(axis=0)
+    attributions = (x - base) * total / steps
+    maps = attributions if channels else attributions.sum(axis=-1)
+    out = _normalize_maps(maps, signed=True) if normalize else maps.astype("float32")
+    if not return_delta:
+        return out
+    gain = ((_predict(model, x, batch_size) - _predict(model, base, batch_size)) * onehot).sum(-1)
+    delta = attributions.reshape(len(x), -1).sum(axis=1) - gain
+    return out, delta.astype("float32")
 
 
 def _starts(length, patch, stride):
