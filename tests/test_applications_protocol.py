@@ -8,8 +8,8 @@ layer; and a serialization round trip. The expected last dimension of each twin 
 keras.applications model's own, read from a build of the twin; for builders without a
 twin, it is our default build's.
 
-Every image classifier builder runs the protocol: each recipe's default builder in the
-default suite, the others under the ``heavy`` marker (`make test`).
+Every image classifier builder runs the protocol: each recipe's demo builder (small by
+design) in the default suite, the others under the ``heavy`` marker (`make test`).
 """
 
 import keras
@@ -17,9 +17,9 @@ import pytest
 
 from cookbook import registry, tasks
 
-# The default suite runs each recipe's default builder; the others run under `heavy`.
+# The default suite runs each recipe's demo builder; the others run under `heavy`.
 IMAGE_CLASSIFIERS = [
-    pytest.param(recipe, builder, marks=[] if builder == recipe.default_builder else [pytest.mark.heavy],
+    pytest.param(recipe, builder, marks=[] if builder == recipe.demo["builder"] else [pytest.mark.heavy],
                  id=f"{recipe.name}.{builder}")
     for recipe, builder in registry.all_builders()
     if tasks.get(recipe.task).target == "labels" and recipe.task == "classification"
