@@ -259,6 +259,17 @@ def _normalize_maps(maps, signed=False):
     return np.where(peak > 0, maps / np.where(peak > 0, peak, 1.0), 0.0).astype("float32")
 
 
+def _numeric_array(value):
+    """``value`` as a numeric numpy array (a backend tensor too), or None if it is not one."""
+    if isinstance(value, str):
+        return None
+    try:
+        array = np.asarray(keras.ops.convert_to_numpy(value))
+    except Exception:  # noqa: BLE001 - any unconvertible object
+        return None
+    return array if array.dtype.kind in "fiu" else None
+
+
 def _check_baseline(model, x, baseline, argname="baseline"):
     """A reference input per image, float32 like ``x``: a number (a constant image), one
     image, or one image per image of ``x``."""
@@ -266,11 +277,8 @@ def _check_baseline(model, x, baseline, argname="baseline"):
         raise TypeError(f"{argname} must be a number or an array, got bool")
     if isinstance(baseline, (int, float, np.number)):
         return np.full_like(x, _check_number(baseline, argname))
-    try:
-        array = None if isinstance(baseline, str) else np.asarray(keras.ops.convert_to_numpy(baseline))
-    except Exception:  # noqa: BLE001 - any unconvertible object
-        array = None
-    if array is None or array.dtype.kind not in "fiu":
+    array = _numeric_array(baseline)
+    if array is None:
         raise TypeError(f"{argname} must be a number or an array like the images, got {type(baseline).__name__}")
     if array.ndim == x.ndim - 1:
         array = array[None]

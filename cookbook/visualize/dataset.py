@@ -21,6 +21,7 @@ from ._common import (
     _check_model,
     _check_units,
     _find_layer,
+    _numeric_array,
     _spatial_axes,
     _walk,
 )
@@ -228,11 +229,8 @@ def features(model, layer, images, *, pooling="avg", batch_size=32):
 
 def _check_features(values, name):
     """float64 (N, D), N, D >= 1, finite."""
-    try:
-        array = None if isinstance(values, str) else np.asarray(keras.ops.convert_to_numpy(values))
-    except Exception:  # noqa: BLE001 - any unconvertible object
-        array = None
-    if array is None or array.dtype.kind not in "fiu":
+    array = _numeric_array(values)
+    if array is None:
         raise TypeError(f"{name} must be a numeric array (N, D), got {type(values).__name__}")
     if array.ndim != 2 or 0 in array.shape:
         raise ValueError(f"{name} must have shape (N, D) with N, D >= 1, got {array.shape}")
