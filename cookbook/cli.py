@@ -149,6 +149,12 @@ def cmd_render(args) -> None:
     from cookbook import render
 
     names = [registry.get(name).name for name in args.names]  # unknown names fail before any work
+    if args.summary_only:
+        refreshed = render.refresh_summaries(names or None, docs_dir=args.docs_dir)
+        stale = sorted(set(names or registry.names()) - set(refreshed))
+        print(f"rewrote the cost tables of {len(refreshed)} recipes"
+              + (f"; not rendered or stale, left alone: {', '.join(stale)}" if stale else ""))
+        return
     results = render.render(names=names or None, quick=args.quick, device=args.device,
                             docs_dir=args.docs_dir, force=args.force)
     for result in results:
@@ -284,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where to train and draw (gpu: fail at once when none is visible)")
     render.add_argument("--force", action="store_true", help="render again even when up to date")
     render.add_argument("--docs-dir", default="docs", help="the docs folder to write under (default: docs)")
+    render.add_argument("--summary-only", action="store_true",
+                        help="rewrite only the cost tables of rendered recipes (no training)")
     render.set_defaults(run=cmd_render, keras=True)
     return parser
 

@@ -252,7 +252,11 @@ def _table(header, rows, markdown, align):
 
 
 def format_cost(model, by="layer", markdown=False, group=None) -> str:
-    """A table of parameters and MACs per layer (``by="layer"``) or block, with totals."""
+    """A table of parameters and MACs per layer (``by="layer"``) or block, with totals.
+
+    The block table also gives the receptive field of each block's output, in input
+    pixels (:func:`receptive_field`), where the block ends in a spatial map.
+    """
     if by not in ("layer", "block"):
         raise ValueError(f"by must be 'layer' or 'block', got {by!r}")
     if not isinstance(markdown, bool):
@@ -268,17 +272,33 @@ def format_cost(model, by="layer", markdown=False, group=None) -> str:
                 for r in records]
         rows.append(["total", "", "", f"{total_params:,}", _human(total_macs)])
     else:
-        header = ["block", "layers", "params", "MACs"]
-        align = "lrrr"
-        rows = [[b.name, str(len(b.layers)), f"{b.params:,}", _human(b.macs)]
+        header = ["block", "layers", "params", "MACs", "receptive field"]
+        align = "lrrrr"
+        fields = _fields_or_none(model)
+        rows = [[b.name, str(len(b.layers)), f"{b.params:,}", _human(b.macs), _field_text(fields.get(b.layers[-1]))]
                 for b in block_costs(model, group)]
-        rows.append(["total", str(len(records)), f"{total_params:,}", _human(total_macs)])
+        rows.append(["total", str(len(records)), f"{total_params:,}", _human(total_macs), ""])
     if markdown:
         rows[-1] = [f"**{cell}**" if cell else cell for cell in rows[-1]]
     text = _table(header, rows, markdown, align)
     if uncounted:
         text += f"\n\nMACs not counted for: {', '.join(uncounted)}"
     return text
+
+
+def _fields_or_none(model) -> dict:
+    """Every top-level layer's receptive field, or {} for a model the arithmetic cannot read."""
+    try:
+        return _fields(model) if len(model.inputs) == 1 else {}
+    except ValueError:
+        return {}
+
+
+def _field_text(field) -> str:
+    """A block's receptive field as the table shows it: "7x7" (or "9" in 1-D); "-" for none."""
+    if not isinstance(field, ReceptiveField):
+        return "-"
+    return "\u00d7".join(str(size) for size in field.size)
 
 
 # --- receptive fields ---------------------------------------------------------------------------
@@ -468,6 +488,21 @@ def _layer_field(layer, parents, fields, rank, target):
 
 def _field_of(model, target):
     """The field of ``target``'s output (in ``model`` or a nested model) in ``model``'s input pixels."""
+    fields = _fields(model, target)
+    if target.name not in fields:
+        raise ValueError(f"receptive_field: layer {target.name!r} is not reached from {model.name!r}'s input")
+    field = fields[target.name]
+    if isinstance(field, Exception):
+        raise field
+    if field is None:
+        raise ValueError(f"receptive_field: layer {target.name!r}'s output is not a spatial "
+                         f"map of model {model.name!r}'s input")
+    return field
+
+
+def _fields(model, target=None) -> dict:
+    """Layer name -> its field (ReceptiveField, None, or the error), in one pass over the
+    graph; it stops at ``target`` (or the nested model holding it) when one is given."""
     n = len(model.inputs[0].shape) - 2
     fields = {}
     for layer, parents in _graph(model):
@@ -475,15 +510,10 @@ def _field_of(model, target):
             fields["input" if layer is None else layer.name] = ReceptiveField((1,) * n, (1,) * n, (0.0,) * n)
             continue
         fields[layer.name] = _layer_field(layer, parents, fields, n + 2, target)
-        if layer is target or _contains(layer, target):
-            field = fields[layer.name]
-            if isinstance(field, Exception):
-                raise field
-            if field is None:
-                raise ValueError(f"receptive_field: layer {target.name!r}'s output is not a spatial "
-                                 f"map of model {model.name!r}'s input")
-            return field
-    raise ValueError(f"receptive_field: layer {target.name!r} is not reached from {model.name!r}'s input")
+        if target is not None and (layer is target or _contains(layer, target)):
+            fields[target.name] = fields.pop(layer.name)
+            break
+    return fields
 
 
 def receptive_field(model, layer) -> ReceptiveField:

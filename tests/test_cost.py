@@ -150,6 +150,24 @@ def test_format_cost_tables_have_totals():
     assert "**total**" in lines[-1] and f"**{total}**" in lines[-1]
 
 
+def test_block_table_gives_each_stage_its_receptive_field():
+    """VGG-16's stages end in fields of 6, 16, 44, 100 and 212 pixels (212: Araujo et al.,
+    Distill 2019); the dense head and a 1-D model's stages read as such."""
+    rows = {line.split()[0]: line.split()[-1] for line in
+            cost.format_cost(vgg.vgg16(weights=None), by="block").splitlines()[2:-2]}
+    assert [rows[f"block{i}"] for i in range(1, 6)] == ["6\u00d76", "16\u00d716", "44\u00d744", "100\u00d7100",
+                                                        "212\u00d7212"]
+    assert rows["fc1"] == rows["predictions"] == "-"
+    inputs = keras.Input((100, 1))
+    x = keras.layers.Conv1D(4, 9, name="conv1_a")(inputs)
+    x = keras.layers.MaxPooling1D(2, name="conv1_pool")(x)
+    x = keras.layers.Conv1D(4, 3, name="conv2_a")(x)
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling1D(name="gap")(x))
+    table = cost.format_cost(model, by="block", markdown=True)
+    assert "| conv1 | 2 | 40 | 3.31 K | 10 |" in table  # MACs 92 * 9 * 4; field 9 + (2 - 1) * 1
+    assert "| conv2 | 1 | 52 | 2.11 K | 14 |" in table  # MACs 44 * 3 * 4 * 4; field 10 + (3 - 1) * 2
+
+
 def test_bad_arguments_name_the_argument():
     model = v1.googlenet(input_shape=(32, 32, 3), width=0.25)
     with pytest.raises(TypeError, match="model"):

@@ -187,3 +187,30 @@ def test_render_module_does_not_import_tensorflow():
     code = "import sys, cookbook.render; sys.exit('tensorflow' in sys.modules)"
     env = {**os.environ, "KERAS_BACKEND": "jax"}
     assert subprocess.run([sys.executable, "-c", code], check=False, env=env, cwd=ROOT, timeout=120).returncode == 0
+
+
+def test_summary_only_rewrites_the_cost_tables_of_fresh_renders_alone(tmp_path):
+    """`cookbook render --summary-only`: summary.md is rebuilt from the recipe file without
+    training; every other file stays byte for byte, and the render stays up to date. A
+    stale render (another recipe file's hash) is left for a real render."""
+    for name in ("alexnet", "vgg"):
+        shutil.copytree(ROOT / "docs" / "assets" / "recipes" / name, tmp_path / "assets" / "recipes" / name)
+    stale = tmp_path / "assets" / "recipes" / "vgg"
+    manifest = json.loads((stale / "manifest.json").read_text())
+    manifest["key"]["source_hash"] = "0" * 16
+    (stale / "manifest.json").write_text(json.dumps(manifest))
+    folder = tmp_path / "assets" / "recipes" / "alexnet"
+    (folder / "summary.md").write_text("| block | layers | params | MACs |\n")  # an older table
+    json_path = folder / "manifest.json"
+    manifest = json.loads(json_path.read_text())
+    manifest["files"]["summary.md"] = hashlib.sha256((folder / "summary.md").read_bytes()).hexdigest()[:16]
+    json_path.write_text(json.dumps(manifest))
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.name not in ("summary.md", "manifest.json")}
+
+    assert render.refresh_summaries(["alexnet", "vgg"], docs_dir=tmp_path) == ["alexnet"]
+    text = (folder / "summary.md").read_text()
+    assert "| block | layers | params | MACs | receptive field |" in text
+    assert "| conv1 | 3 | 34,944 | 105.42 M | 19\u00d719 |" in text  # 11x11/4 conv, then a 3x3/2 pool: 11 + 2 * 4
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.name not in ("summary.md", "manifest.json")} == before
+    assert render.up_to_date(registry.get("alexnet"), folder, quick=False) is not None
+    assert (stale / "summary.md").read_text() == (ROOT / "docs/assets/recipes/vgg/summary.md").read_text()

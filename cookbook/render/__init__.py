@@ -125,6 +125,34 @@ def render(names=None, quick=False, device="auto", docs_dir="docs", progress=Tru
     return sorted(results, key=lambda result: order[result.name])
 
 
+def refresh_summaries(names=None, docs_dir="docs") -> list:
+    """Rewrite the cost tables (summary.md) of rendered recipes without training again.
+
+    The tables depend on the recipe file and on :mod:`cookbook.cost` only, not on the
+    training, so a change to how costs are shown needs no new render. A recipe whose
+    render is missing or stale is left alone (``render`` redoes it). Returns the names
+    of the recipes whose summary.md was rewritten.
+    """
+    import keras
+
+    from cookbook.render import views
+
+    recipes = [registry.get(name) for name in names] if names else registry.all_recipes()
+    refreshed = []
+    for recipe in recipes:
+        folder = Path(docs_dir) / ASSETS / recipe.name
+        manifest = read_manifest(folder)
+        quick = bool(manifest and manifest.get("key", {}).get("quick"))
+        if manifest is None or up_to_date(recipe, folder, quick) is None:
+            continue
+        (path,), _ = views.summary(recipe, folder, recipe.build_demo())
+        manifest["files"][path.name] = _digest(path)
+        io.write_json(folder / "manifest.json", manifest)
+        keras.backend.clear_session()
+        refreshed.append(recipe.name)
+    return refreshed
+
+
 def settings_key(recipe, quick: bool) -> dict:
     """What a render depends on: the recipe file and the render settings."""
     return {

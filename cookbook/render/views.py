@@ -28,6 +28,9 @@ def summary(recipe, folder, demo_model):
     from cookbook import cost
 
     parts, facts = [], {}
+    parts.append("The receptive field is the span of input pixels that one unit of a block's output sees "
+                 "(`cookbook.cost.receptive_field`); deep in a network it can exceed the image, and the part "
+                 "outside falls on the padding.\n")
     default = recipe.builder(recipe.default_builder)()
     # A fresh build: the trained model's summary would add its optimizer's state to the total.
     builds = [("Default build", recipe.default_builder, {}, default),
