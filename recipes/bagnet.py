@@ -226,9 +226,10 @@ BUILDERS = {"bagnet9": {}, "bagnet17": {}, "bagnet33": {"params": 18_363_304}, "
 DEMO = {
     "builder": "bagnet",
     "kwargs": {"input_shape": (64, 64, 1), "classes": 10, "kernel3": (1, 1, 1, 1), "blocks": (1, 1, 1, 1),
-               "width": 0.125},
-    "epochs": 8,
+               "strides": (2, 2, 1, 1), "width": 0.125},  # 25 px patches; a 12x12 map at conv4
+    "epochs": 4,
     "batch_size": 128,
     "learning_rate": 5e-3,
     "augment": "translate",  # a bag of local features overfits the 5,000 canvases without it
+    "gradcam_layer": "conv4_block1_out",
 }

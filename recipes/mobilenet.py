@@ -180,9 +180,9 @@ DEFAULT_BUILDER = "mobilenet"
 BUILDERS = {"mobilenet": {"twin": "MobileNet", "params": 4_253_864}}
 DEMO = {
     "builder": "mobilenet",
-    "kwargs": {"input_shape": (64, 64, 1), "classes": 10, "alpha": 0.25, "shallow": True},
-    "epochs": 10,
-    "batch_size": 128,
+    "kwargs": {"input_shape": (64, 64, 1), "classes": 10, "alpha": 0.5, "shallow": True},
+    "epochs": 8,
+    "batch_size": 64,
     "optimizer": "sgd",
     "learning_rate": 0.1,
     "augment": "translate",

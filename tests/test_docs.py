@@ -84,14 +84,8 @@ def _manifest(recipe) -> dict:
 
 # Demos whose committed render is still below its task's bar: a defect, tracked in issue 13
 # (strict: the moment one reaches the bar, its entry here must go).
-BELOW_THE_BAR = {  # name: why, for the accuracy (or PSNR) bar
-    "bagnet": "BagNet-33 at an eighth of the width reaches 0.90 only at the edge (8 epochs with translations)",
-    "mobilenet": "the shallow, thin MobileNet reaches 0.84-0.89 in 10 epochs of SGD, varying run to run; "
-                 "the full stack does not generalize at this budget",
-}
-POINTING_BELOW_THE_BAR = {  # name: why, for the pointing-game bar
-    "bagnet": "0.56 on conv4's 6x6 map: a bag of 33 px patches spreads its evidence over the clutter",
-}
+BELOW_THE_BAR = {}  # name: why, for the accuracy (or PSNR) bar
+POINTING_BELOW_THE_BAR = {}  # name: why, for the pointing-game bar
 
 
 def _bar_params(recipes, below):

@@ -29,7 +29,7 @@ RECIPES = registry.all_recipes()
 # by design; the other builders, the slowest demos and most twins' full-size parity run in
 # `make test` (marker "heavy"), so every check still runs on every builder there.
 HEAVY_DEMOS = {"inception_v3", "bagnet", "inception_v1", "mobilenet", "resnext", "residual", "densenet", "xception",
-               "vgg"}
+               "vgg", "inception_resnet", "squeezenet"}
 PARITY_IN_DEFAULT = {"resnet50", "mobilenet"}  # one bottleneck ResNet, one separable net
 IMAGENET_IN_DEFAULT = {"mobilenet"}  # loading "imagenet" through the twin: one mechanism for every twin
 
@@ -344,7 +344,9 @@ def test_twin_preprocess_input_is_keras_applications(recipe, builder):
     twin_module = inspect.getmodule(getattr(keras.applications, recipe.twin(builder)))
     x = np.random.default_rng(0).uniform(0, 255, size=(2, 8, 8, 3)).astype("float32")
     expected = twin_module.preprocess_input(x.copy())
-    ours = recipe.module.preprocess_input_v2 if twin_module.__name__.endswith("_v2") else recipe.module.preprocess_input
+    # keras's resnet_v2 has its own transform (ours: preprocess_input_v2); inception_resnet_v2 has one only.
+    v2 = twin_module.__name__.endswith("_v2") and hasattr(recipe.module, "preprocess_input_v2")
+    ours = recipe.module.preprocess_input_v2 if v2 else recipe.module.preprocess_input
     np.testing.assert_allclose(ours(x.copy()), expected, rtol=1e-6)
 
 
