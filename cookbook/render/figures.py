@@ -55,6 +55,7 @@ def training_curve(history, path):
         if f"val_{key}" in history:
             ax.plot(epochs, history[f"val_{key}"], marker="o", label="validation")
         ax.set_xlabel("epoch")
+        ax.set_xticks(list(epochs)[:: max(1, len(epochs) // 10)])  # whole epochs only, at most ~10 ticks
         ax.set_title(key.replace("_", " "))
         ax.legend(frameon=False)
     figure.tight_layout()
