@@ -29,7 +29,7 @@ EXIT_ERROR, EXIT_USAGE = 1, 2
 # the CLI must not pay for before it needs them; tests/test_cli.py keeps these equal.
 BUILTIN_DATASETS = ("cluttered_digits", "synthetic_audio")  # functions of cookbook.data
 REAL_DATASETS = ("cifar10", "oxford_iiit_pet", "speech_commands")  # cookbook.data.REAL_DATASETS
-TARGETS = ("labels", "denoise", "masks", "superres")  # cookbook.train.TARGETS
+TARGETS = ("labels", "denoise", "masks", "superres", "reconstruct")  # cookbook.train.TARGETS
 
 
 class UsageError(Exception):
@@ -169,6 +169,10 @@ def _render_metric(metrics) -> str:
         return f"test accuracy {metrics['test_accuracy']:.3f}{pointing}"
     if "psnr_gain_db" in metrics:
         return f"PSNR gain {metrics['psnr_gain_db']:.1f} dB"
+    if "test_mean_iou" in metrics:
+        return f"test mean IoU {metrics['test_mean_iou']:.3f}"
+    if "elbo_gain_nats" in metrics:
+        return f"ELBO {metrics['elbo_gain_nats']:.1f} nats over the pixel-mean model"
     return "no test metric"
 
 

@@ -40,17 +40,19 @@ __all__ = [
 
 @dataclasses.dataclass
 class Split:
-    """One split: inputs ``x``, labels ``y`` and, where the data has them, boxes and masks."""
+    """One split: inputs ``x``, labels ``y`` and, where the data has them, boxes and masks.
+    Where ``y`` holds another target (an image to rebuild), ``labels`` keeps the class labels."""
 
     x: np.ndarray
     y: np.ndarray
     boxes: np.ndarray | None = None
     masks: np.ndarray | None = None
+    labels: np.ndarray | None = None
 
     def __post_init__(self):
         if len(self.x) != len(self.y):
             raise ValueError(f"x and y must have the same length, got {len(self.x)} and {len(self.y)}")
-        for name in ("boxes", "masks"):
+        for name in ("boxes", "masks", "labels"):
             value = getattr(self, name)
             if value is not None and len(value) != len(self.x):
                 raise ValueError(f"{name} must have one entry per example, got {len(value)} for {len(self.x)}")
@@ -62,7 +64,7 @@ class Split:
         """The first ``n`` examples (all of them when ``n`` is larger)."""
         _check_int(n, "n", 1)
         pick = lambda a: None if a is None else a[:n]
-        return Split(self.x[:n], self.y[:n], pick(self.boxes), pick(self.masks))
+        return Split(self.x[:n], self.y[:n], pick(self.boxes), pick(self.masks), pick(self.labels))
 
 
 @dataclasses.dataclass

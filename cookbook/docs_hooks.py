@@ -83,6 +83,10 @@ def _test_metric(metrics) -> str:
         return f"{metrics['test_accuracy']:.3f} accuracy"
     if "psnr_gain_db" in metrics:
         return f"+{metrics['psnr_gain_db']:.1f} dB PSNR"
+    if "test_mean_iou" in metrics:
+        return f"{metrics['test_mean_iou']:.3f} mean IoU"
+    if "elbo_gain_nats" in metrics:
+        return f"ELBO +{metrics['elbo_gain_nats']:.1f} nats"
     return "not rendered"
 
 

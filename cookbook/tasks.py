@@ -19,12 +19,17 @@ class Task:
     name: str
     dataset: str  # a built-in dataset of cookbook.data
     data_kwargs: dict  # the same for every recipe of the task, so their demos compare fairly
-    target: str  # what the model predicts: "labels" or "denoise" (see cookbook.train.TARGETS)
+    target: str  # what the model predicts: "labels", "denoise", ... (see cookbook.train.TARGETS)
     loss: str | None  # None: cookbook.train.fit's default for the target
     metric: str  # the key of the test metric in the manifest
     goal: float  # every demo must reach this on held-out data (accuracy, or dB of PSNR gained)
     views: tuple  # the task views the render draws, in page order
 
+
+# A VAE's held-out ELBO must beat, by this many nats per image, the best model that treats
+# the pixels as independent Bernoullis (each with its mean over the test images): the bound
+# then says the test digits are e^20 times likelier under the VAE, at least.
+GOAL_ELBO_GAIN = 20.0
 
 TASKS = {
     "classification": Task(
@@ -57,6 +62,29 @@ TASKS = {
         metric="psnr_gain_db",
         goal=6.0,
         views=("reconstructions",),
+    ),
+    "segmentation": Task(
+        name="segmentation",
+        dataset="cluttered_digits",
+        data_kwargs={"size": 64, "n_train": 5000, "n_val": 500, "n_test": 1000},  # the classifiers' canvases
+        target="masks",  # the digit's pixels, not the fragments of other digits around it
+        loss="binary_crossentropy",
+        metric="test_mean_iou",
+        goal=0.80,
+        views=("segmentation", "score_map"),
+    ),
+    "generative": Task(
+        name="generative",
+        dataset="cluttered_digits",
+        # Clean digits alone, 28-32 px on a 32x32 canvas: little room to move, so the codes
+        # spend themselves on the shape of the digit rather than on where it is.
+        data_kwargs={"size": 32, "scale": (3.5, 4.0), "distractors": 0, "noise": 0.0,
+                     "n_train": 3000, "n_val": 500, "n_test": 1000},
+        target="reconstruct",  # input and target: the same image
+        loss="binary_crossentropy",  # each pixel a Bernoulli probability: the ELBO's likelihood term
+        metric="elbo_gain_nats",
+        goal=GOAL_ELBO_GAIN,
+        views=("generative",),
     ),
 }
 

@@ -40,7 +40,7 @@ OPTIMIZERS = {  # name -> f(learning rate or schedule, weight decay)
     "adamw": lambda rate, decay: keras.optimizers.AdamW(rate, weight_decay=decay),
     "sgd": lambda rate, decay: keras.optimizers.SGD(rate, momentum=0.9, nesterov=True, weight_decay=decay),
 }
-TARGETS = ("labels", "denoise", "masks", "superres")
+TARGETS = ("labels", "denoise", "masks", "superres", "reconstruct")
 
 
 # --- argument checks ---------------------------------------------------------------------
@@ -478,14 +478,17 @@ def _make_target(splits, target, model, seed):
         return splits
     out = []
     for k, split in enumerate(splits):
-        if target == "denoise":
+        if target == "reconstruct":
+            out.append(cdata.Split(split.x, split.x, split.boxes, split.masks, labels=split.y))
+        elif target == "denoise":
             rng = np.random.default_rng([seed, 999, k])
             noisy = np.clip(split.x + rng.normal(0, 0.2, split.x.shape).astype("float32"), 0, 1)
             out.append(cdata.Split(noisy, split.x, split.boxes, split.masks))
         elif target == "masks":
             if split.masks is None:
                 raise ValueError(f"target: the dataset {splits.name!r} has no masks")
-            out.append(cdata.Split(split.x, split.masks[..., None].astype("float32"), split.boxes, split.masks))
+            out.append(cdata.Split(split.x, split.masks[..., None].astype("float32"), split.boxes, split.masks,
+                                   labels=split.y))
         else:  # superres
             factor = split.x.shape[1] // model.input_shape[1]
             if factor < 2 or split.x.shape[1] != factor * model.input_shape[1]:
@@ -515,7 +518,8 @@ def _evaluate(model, split, target, batch_size):
     return metrics
 
 
-def train_recipe(name, dataset=None, epochs=None, quick=False, seed=0, verbose=1, **fit_kwargs) -> TrainResult:
+def train_recipe(name, dataset=None, epochs=None, quick=False, seed=0, verbose=1, builder=None,
+                 **fit_kwargs) -> TrainResult:
     """Train recipe ``name``'s DEMO configuration on its task's built-in data.
 
     The recipe's ``TASK`` names a row of :data:`cookbook.tasks.TASKS`: the dataset and
@@ -525,7 +529,8 @@ def train_recipe(name, dataset=None, epochs=None, quick=False, seed=0, verbose=1
     the builder and its kwargs, and optionally ``epochs``, ``batch_size``,
     ``learning_rate`` and ``augment``. ``dataset`` overrides the task's dataset: a built-in one or a
     real one (``cookbook.data.REAL_DATASETS``), for which the model's input shape and
-    classes follow the data. ``quick=True`` trains 2 epochs on 1,500 examples, for CI.
+    classes follow the data. ``builder`` trains another builder of the recipe with the
+    demo's kwargs and settings (FCN-32s beside the demo's FCN-8s). ``quick=True`` trains 2 epochs on 1,500 examples, for CI.
     Other keyword arguments go to :func:`fit` (``batch_size``, ``learning_rate``,
     ``jit_compile``, ...).
 
@@ -549,6 +554,7 @@ def train_recipe(name, dataset=None, epochs=None, quick=False, seed=0, verbose=1
     dataset = dataset or task.dataset
     if not isinstance(dataset, str):
         raise TypeError(f"dataset must be a str, got {type(dataset).__name__}")
+    build = recipe.builder(builder or demo["builder"])
     kwargs = dict(demo["kwargs"])
     data_kwargs = dict(task.data_kwargs) if dataset == task.dataset else {}
     sizes = tuple(data_kwargs.pop(key, default) for key, default in
@@ -562,9 +568,9 @@ def train_recipe(name, dataset=None, epochs=None, quick=False, seed=0, verbose=1
         kwargs["input_shape"] = tuple(splits.train.x.shape[1:])
         if target == "labels" and "classes" in kwargs:
             kwargs["classes"] = splits.classes
-        model = recipe.builder(demo["builder"])(**kwargs)
+        model = build(**kwargs)
     else:
-        model = recipe.builder(demo["builder"])(**kwargs)
+        model = build(**kwargs)
         out_shape = tuple(model.outputs[0].shape[1:])
         shape = out_shape if target in ("denoise", "superres") else tuple(model.input_shape[1:])
         splits = _builtin(dataset, shape, n, seed, data_kwargs)
@@ -583,7 +589,7 @@ def train_recipe(name, dataset=None, epochs=None, quick=False, seed=0, verbose=1
         fit_args["epochs"] = epochs
     if task.loss:
         fit_args["loss"] = task.loss
-    if target in ("denoise", "superres"):
+    if target in ("denoise", "superres", "reconstruct"):
         fit_args["metrics"] = [psnr]
     elif target == "masks":
         fit_args["metrics"] = [keras.metrics.BinaryIoU(target_class_ids=[0, 1], name="mean_iou")]

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 RECIPES = registry.all_recipes()
 IDS = [recipe.name for recipe in RECIPES]
-API_MODULES = ("visualize", "data", "train", "transfer", "cost")
+API_MODULES = ("visualize", "data", "train", "transfer", "fcn", "cost")
 
 
 def _page(recipe) -> str:

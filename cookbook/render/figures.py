@@ -91,6 +91,60 @@ def tile_table(rows, path, row_labels=None, titles=None, boxes=None, cmap="gray"
     return save(figure, path)
 
 
+def mosaic(images, path, columns):
+    """Images side by side in one picture, ``columns`` to a row, one pixel of gray between them."""
+    images = [display(image) for image in images]
+    height, width = images[0].shape[:2]
+    rows = -(-len(images) // columns)
+    canvas = np.full((rows * (height + 1) - 1, columns * (width + 1) - 1), 0.5, dtype="float32")
+    for k, image in enumerate(images):
+        r, c = divmod(k, columns)
+        canvas[r * (height + 1): r * (height + 1) + height, c * (width + 1): c * (width + 1) + width] = image
+    plt = pyplot()
+    figure = plt.figure(figsize=(6.4, 6.4 * canvas.shape[0] / canvas.shape[1]))
+    ax = figure.add_axes((0, 0, 1, 1))
+    ax.imshow(canvas, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.axis("off")
+    return save(figure, path)
+
+
+def scatter_by_class(points, labels, path, xlabel, ylabel):
+    """2-D points coloured by their integer class, with a legend."""
+    plt = pyplot()
+    figure, ax = plt.subplots(figsize=(6.4, 5.2))
+    for label in np.unique(labels):
+        chosen = labels == label
+        ax.scatter(points[chosen, 0], points[chosen, 1], s=6, alpha=0.7, label=str(int(label)),
+                   color=plt.get_cmap("tab10")(int(label) % 10))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(title="digit", markerscale=3, frameon=False, loc="center left", bbox_to_anchor=(1, 0.5))
+    figure.tight_layout()
+    return save(figure, path)
+
+
+def score_map(canvas, probabilities, window, stride, path):
+    """``canvas`` with, at the centre of each ``window``-px window (``stride`` apart), the class a
+    fully convolutional classifier gives it: bold where its probability is over 0.9."""
+    plt = pyplot()
+    figure = plt.figure(figsize=(6.4, 6.4))
+    ax = figure.add_axes((0, 0, 1, 1))
+    ax.imshow(display(canvas), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    for i in range(probabilities.shape[0]):
+        for j in range(probabilities.shape[1]):
+            p = probabilities[i, j]
+            confident = p.max() > 0.9
+            ax.text(j * stride + window / 2 - 0.5, i * stride + window / 2 - 0.5, str(int(np.argmax(p))),
+                    ha="center", va="center", fontsize=15 if confident else 10,
+                    fontweight="bold" if confident else "normal", color="lime" if confident else "orange",
+                    alpha=1.0 if confident else 0.8)
+    half = canvas.shape[0] / 2 - 0.5
+    ax.axhline(half, color="white", linewidth=0.6, linestyle="--")
+    ax.axvline(half, color="white", linewidth=0.6, linestyle="--")
+    ax.axis("off")
+    return save(figure, path)
+
+
 def wave_table(rows, path, titles=None):
     """Like :func:`tile_table`, for 1-D signals: one small line plot per cell."""
     plt = pyplot()

@@ -39,6 +39,10 @@ def training(manifest):
     if "test_accuracy" in m:
         lines.append(f"**Test accuracy: {m['test_accuracy']:.3f}** on {sizes[2]:,} held-out examples "
                      f"({m['params']:,} parameters, {m['macs'] / 1e6:.1f} M multiply-adds per example).\n")
+    if "test_mean_iou" in m:
+        lines.append(f"**Test mean IoU: {m['test_mean_iou']:.3f}** on {sizes[2]:,} held-out canvases, the mean of "
+                     f"the digit's and the background's intersection over union ({m['params']:,} parameters, "
+                     f"{m['macs'] / 1e6:.1f} M multiply-adds per example).\n")
     if "psnr_gain_db" in m:
         lines.append(f"**Denoising gain: {m['psnr_gain_db']:.1f} dB** of PSNR on {sizes[2]:,} held-out images: "
                      f"the noisy inputs are at {m['input_psnr']:.1f} dB, the outputs at {m['test_psnr']:.1f} dB "
@@ -157,7 +161,64 @@ def footer(manifest):
             f"`{manifest['backend']}`, in {manifest['seconds']:.0f} s. Versions: {versions}.</small>\n")
 
 
-TASK_VIEWS = {"gradcam": gradcam, "evidence": evidence, "reconstructions": reconstructions, "audio": audio}
+def generative(manifest):
+    m = manifest["metrics"]
+    parts = [
+        (f"![Held-out digits and their reconstructions]({_asset(manifest, 'vae_reconstructions.png')}){_cols(4)}\n\n"
+         f"*Held-out digits and the decoder's pixel probabilities for the mean code μ of each "
+         f"({m['test_psnr']:.1f} dB PSNR over the test set).*\n"),
+        (f"**Held-out ELBO: {m['test_elbo']:.1f} nats per image** ({m['test_elbo'] / m['pixels']:.3f} per pixel) "
+         f"on {m['elbo_images']:,} test digits, one draw of z each. Treating the {m['pixels']:,} pixels as "
+         f"independent, each with its mean over those same test digits, gives {m['pixel_baseline']:.1f} nats: "
+         f"the VAE's bound is **{m['elbo_gain_nats']:.1f} nats** higher.\n"),
+        (f"![Samples from the prior]({_asset(manifest, 'vae_samples.png')}){_cols(1)}\n\n"
+         f"*64 codes drawn from the prior N(0, I) of the {m['latent_dim']}-D code space, decoded: the VAE "
+         f"as a generator of digits.*\n"),
+    ]
+    if "latent_grid" in m:
+        low, high, steps = m["latent_grid"]
+        parts += [
+            (f"![The code space, decoded]({_asset(manifest, 'vae_latent_grid.png')}){_cols(1)}\n\n"
+             f"*The whole 2-D code space: a {steps}×{steps} grid of codes from {low} to {high} on each axis "
+             f"(the 5 % to 95 % quantiles of N(0, 1)), decoded. Neighbouring codes decode to neighbouring "
+             f"shapes.*\n"),
+            (f"![Codes of held-out digits]({_asset(manifest, 'vae_latent_codes.png')}){_cols(1)}\n\n"
+             f"*The mean code μ of each of the {m['elbo_images']:,} held-out digits, coloured by its label, "
+             f"which the VAE never saw: the digits sort themselves into regions.*\n"),
+        ]
+    return "\n".join(parts)
+
+
+def segmentation(manifest):
+    m = manifest["metrics"]
+    # the other builders in the recipe's order, then the demo's
+    rows = [(f"`{v['builder']}`", v["test_mean_iou"], v["params"], v["train_seconds"]) for v in m["variants"]]
+    rows.append((f"`{manifest['demo']['call'].split('(')[0]}` (the demo)", m["test_mean_iou"], m["params"],
+                 m["train_seconds"]))
+    table = "\n".join(f"| {name} | {iou:.3f} | {params:,} | {seconds:.0f} s |" for name, iou, params, seconds in rows)
+    return (f"![Held-out canvases, masks and predictions]({_asset(manifest, 'segmentation.png')}){_cols(4)}\n\n"
+            f"*Held-out canvases, the digit's mask, and the probability the demo build gives each pixel of "
+            f"belonging to it. The fragments of other digits around it are background.*\n\n"
+            f"Each variant trained with the demo's kwargs and settings, on {manifest['device']}; mean IoU "
+            f"(of the digit and the background classes) on {manifest['demo']['sizes'][2]:,} held-out canvases:\n\n"
+            f"| variant | mean IoU | parameters | training |\n| --- | --- | --- | --- |\n{table}\n")
+
+
+def score_map(manifest):
+    s = manifest["metrics"]["score_map"]
+    grid = f"{s['grid'][0]}×{s['grid'][1]}"
+    corners = ", ".join(f"{p} (true {t})" for p, t in zip(s["corner_predictions"], s["labels"]))
+    return (f"![A classifier's score map]({_asset(manifest, 'score_map.png')}){_cols(1)}\n\n"
+            f"*The {s['classifier']} demo (test accuracy {s['classifier_accuracy']:.3f}), trained on "
+            f"{s['window']} px canvases and made fully convolutional with `cookbook.fcn.fully_convolutional`, "
+            f"run once over a {s['canvas']} px canvas made of four held-out canvases. Each number is its "
+            f"prediction for the {s['window']} px window centred there, windows {s['stride']} px apart "
+            f"({grid} map); bold green where the probability is over 0.9. The four corner windows are the four "
+            f"canvases exactly; there it says {corners}.*\n")
+
+
+TASK_VIEWS = {"gradcam": gradcam, "evidence": evidence, "reconstructions": reconstructions, "audio": audio,
+              "generative": generative, "segmentation": segmentation, "score_map": score_map}
 
 
 def snippets(manifest) -> dict:

@@ -318,4 +318,90 @@ def audio(recipe, folder, model, test, settings):
     return [folder / "audio.png"], {"audio_examples": examples}
 
 
-VIEWS = {"gradcam": gradcam, "evidence": evidence, "reconstructions": reconstructions, "audio": audio}
+# --- generative models ----------------------------------------------------------------------------
+
+
+def generative(recipe, folder, model, test, settings):
+    """A VAE: held-out reconstructions, draws from the prior, the 2-D code space, and the ELBO
+    against the best model that treats the pixels as independent."""
+    from statistics import NormalDist
+
+    module, x, labels = recipe.module, test.x, test.labels
+    elbo = module.elbo(model, x)
+    # Each pixel a Bernoulli with its mean over the test images themselves: generous to the baseline.
+    p = np.clip(x.mean(axis=0, dtype="float64"), 1e-7, 1 - 1e-7)
+    baseline = np.sum(x * np.log(p) + (1 - x) * np.log(1 - p), axis=(1, 2, 3))
+    n = figures.MAX_COLUMNS
+    output = np.asarray(model.predict(x[:n], verbose=0))
+    figures.tile_table([list(x[:n]), list(output)], folder / "vae_reconstructions.png",
+                       row_labels=["held-out input", "reconstruction"])
+    decode = module.decoder(model)
+    latent_dim = int(decode.inputs[0].shape[-1])
+    draws = np.random.default_rng(0).normal(size=(64, latent_dim)).astype("float32")
+    figures.mosaic(decode.predict(draws, verbose=0), folder / "vae_samples.png", columns=8)
+    files = [folder / "vae_reconstructions.png", folder / "vae_samples.png"]
+    facts = {"test_elbo": float(elbo.mean()), "pixel_baseline": float(baseline.mean()),
+             "elbo_gain_nats": float(elbo.mean() - baseline.mean()), "pixels": int(np.prod(x.shape[1:])),
+             "latent_dim": latent_dim, "elbo_images": len(x)}
+    if latent_dim == 2:  # the whole code space fits on a page: Kingma and Welling's figure 4
+        steps = 12
+        quantiles = [NormalDist().inv_cdf(q) for q in np.linspace(0.05, 0.95, steps)]
+        grid = np.array([(a, b) for b in quantiles[::-1] for a in quantiles], dtype="float32")
+        figures.mosaic(decode.predict(grid, verbose=0), folder / "vae_latent_grid.png", columns=steps)
+        means = np.asarray(module.encoder(model).predict(x, verbose=0)[0])
+        figures.scatter_by_class(means, labels, folder / "vae_latent_codes.png",
+                                 xlabel="z[0]", ylabel="z[1]")
+        files += [folder / "vae_latent_grid.png", folder / "vae_latent_codes.png"]
+        facts["latent_grid"] = [round(quantiles[0], 2), round(quantiles[-1], 2), steps]
+    return files, facts
+
+
+# --- segmentation ---------------------------------------------------------------------------------
+
+
+def segmentation(recipe, folder, model, test, settings):
+    """Held-out canvases, the digit's true mask and the predicted one; then the recipe's other
+    builders trained the same way, for their mean IoU beside the demo's."""
+    from cookbook import train
+
+    n = figures.MAX_COLUMNS
+    predicted = np.asarray(model.predict(test.x[:n], verbose=0))
+    figures.tile_table([list(test.x[:n]), list(test.y[:n]), list(predicted)], folder / "segmentation.png",
+                       row_labels=["held-out input", "digit mask", "predicted"])
+    variants = []
+    for builder in recipe.builders:
+        if builder == recipe.demo["builder"]:
+            continue
+        result = train.train_recipe(recipe.name, builder=builder, quick=settings["quick"], verbose=0,
+                                    jit_compile=False)
+        variants.append({"builder": builder, "test_mean_iou": result.metrics["test_mean_iou"],
+                         "params": result.metrics["params"], "train_seconds": result.metrics["train_seconds"]})
+    return [folder / "segmentation.png"], {"variants": variants, "segmentation_images": n}
+
+
+SCORE_MAP_CLASSIFIER = "alexnet"  # a Flatten-Dense head, and the fastest such demo to train
+
+
+def score_map(recipe, folder, model, test, settings):
+    """A classifier trained on 64 px canvases, made fully convolutional (cookbook.fcn), over a
+    128 px canvas of four held-out canvases: its class scores at every window position."""
+    from cookbook import fcn, train
+
+    classifier = train.train_recipe(SCORE_MAP_CLASSIFIER, quick=settings["quick"], verbose=0, jit_compile=False)
+    scores = fcn.fully_convolutional(classifier.model)
+    size = test.x.shape[1]
+    canvas = np.concatenate([np.concatenate([test.x[0], test.x[1]], axis=1),
+                             np.concatenate([test.x[2], test.x[3]], axis=1)], axis=0)
+    probabilities = np.asarray(scores.predict(canvas[None], verbose=0))[0]
+    stride = (2 * size - size) // (probabilities.shape[0] - 1)
+    figures.score_map(canvas, probabilities, window=size, stride=stride, path=folder / "score_map.png")
+    corners = [probabilities[0, 0], probabilities[0, -1], probabilities[-1, 0], probabilities[-1, -1]]
+    return [folder / "score_map.png"], {
+        "score_map": {"classifier": SCORE_MAP_CLASSIFIER, "classifier_accuracy": classifier.metrics["test_accuracy"],
+                      "grid": [int(d) for d in probabilities.shape[:2]], "stride": int(stride), "window": int(size),
+                      "canvas": int(2 * size), "labels": [int(v) for v in test.labels[:4]],
+                      "corner_predictions": [int(np.argmax(p)) for p in corners]}}
+
+
+VIEWS = {"gradcam": gradcam, "evidence": evidence, "reconstructions": reconstructions, "audio": audio,
+         "generative": generative, "segmentation": segmentation, "score_map": score_map}
