@@ -177,7 +177,7 @@ def test_every_recipe_task_is_in_the_task_table_with_its_own_data():
         assert "dataset" not in recipe.demo and "data_kwargs" not in recipe.demo, (
             f"{recipe.name}: the demo's data comes from the task table, so every recipe of a task compares")
     with pytest.raises(ValueError, match="task"):
-        tasks.get("segmentation")
+        tasks.get("regression")
 
 
 def test_targets_map_to_their_tasks():
@@ -192,6 +192,10 @@ def test_targets_map_to_their_tasks():
     assert np.abs(noisy.train.x - splits.train.x).mean() > 0.05
     masks = train._make_target(splits, "masks", sr, 0)
     np.testing.assert_array_equal(masks.test.y[..., 0] > 0.5, splits.test.masks)
+    np.testing.assert_array_equal(masks.test.labels, splits.test.y)  # the class labels stay, for the views
+    same = train._make_target(splits, "reconstruct", sr, 0)
+    np.testing.assert_array_equal(same.train.y, splits.train.x)
+    np.testing.assert_array_equal(same.train.labels, splits.train.y)
     # PSNR of a known error: an MSE of 0.01 is 20 dB.
     value = train.psnr(np.zeros((1, 4, 4, 1)), np.full((1, 4, 4, 1), 0.1))
     assert float(keras.ops.convert_to_numpy(value)[0]) == pytest.approx(20.0, rel=1e-4)
