@@ -106,6 +106,8 @@ def bilinear_kernel(size, channels):
 def vgg_block(x, filters, convs=2, batch_norm=False, *, name=None):
     """``convs`` 3x3 convs with ReLU (BN on request), then a 2x2 max-pool that halves the map.
     Its layers are named like keras.applications VGG16's: ``{name}_conv{j}``, ``{name}_pool``."""
+    _check(int(convs) >= 1, "convs", "at least 1", convs)
+    _check(all(d is None or d >= 2 for d in x.shape[1:3]), "x", "at least 2x2 for the 2x2 pool", x.shape)
     name = name or _unique("block")
     for j in range(1, int(convs) + 1):
         x = _conv_relu(x, filters, 3, batch_norm, f"{name}_conv{j}")
@@ -119,18 +121,19 @@ def score(x, classes, *, zeros=False, name=None):
                          name=name or _unique("score"))(x)
 
 
-def upsample_scores(x, classes, factor, *, name=None):
-    """Upsample a map of ``classes`` scores by ``factor``: a transposed conv of kernel
+def upsample_scores(x, factor, *, name=None):
+    """Upsample a map of class scores (one channel each) by ``factor``: a transposed conv of kernel
     2 * factor and stride factor, initialised to bilinear interpolation and learnable. Like
     the paper's, it has no bias; 'same' padding makes the output exactly factor times larger."""
     factor = int(factor)
     _check(factor >= 1, "factor", "a positive integer", factor)
-    layer = layers.Conv2DTranspose(int(classes), 2 * factor, strides=factor, padding="same", use_bias=False,
+    classes = int(x.shape[-1])
+    layer = layers.Conv2DTranspose(classes, 2 * factor, strides=factor, padding="same", use_bias=False,
                                    name=name or _unique("upscore"))
     x = layer(x)
     # Set after the call builds it, not through an initializer: an array initializer would be
     # written whole into the model's config (10 MB of JSON for FCN-32s at 21 classes).
-    layer.kernel.assign(bilinear_kernel(2 * factor, int(classes)))
+    layer.kernel.assign(bilinear_kernel(2 * factor, classes))
     return x
 
 
@@ -141,7 +144,7 @@ def fuse(scores, skip, classes, *, name=None):
     name = name or _unique("fuse")
     fits = all(None in (s, d) or s == 2 * d for s, d in zip(skip.shape[1:3], scores.shape[1:3]))
     _check(fits, "skip", f"twice the size of scores, {tuple(scores.shape[1:3])}", tuple(skip.shape[1:3]))
-    up = upsample_scores(scores, classes, 2, name=f"{name}_upscore")
+    up = upsample_scores(scores, 2, name=f"{name}_upscore")
     fine = score(skip, classes, zeros=True, name=f"{name}_score")
     return layers.Add(name=f"{name}_add")([up, fine])
 
@@ -166,7 +169,7 @@ def _fcn(skips, input_shape, name, weights, classes, width, fc_units, batch_norm
     for pool in (4, 3)[:skips]:  # pool4 at stride 16, pool3 at stride 8
         x = fuse(x, pools[pool - 1], classes, name=f"fuse_pool{pool}")
     factor = STRIDE // 2**skips
-    x = upsample_scores(x, classes, factor, name=f"upscore{factor}")
+    x = upsample_scores(x, factor, name=f"upscore{factor}")
     outputs = layers.Activation(output_activation, dtype="float32", name="predictions")(x)
     return _model(inputs, outputs, weights, name)
 
@@ -213,7 +216,7 @@ PAPERS = (
 )
 TASK = "segmentation"
 DEFAULT_BUILDER = "fcn8s"
-BUILDERS = {"fcn32s": {}, "fcn16s": {}, "fcn8s": {}}
+BUILDERS = {"fcn32s": {}, "fcn16s": {}, "fcn8s": {"params": 134_489_759}}
 DEMO = {
     "builder": "fcn8s",
     "kwargs": {"input_shape": (64, 64, 1), "classes": 1, "width": 0.125, "fc_units": 64, "batch_norm": True,

@@ -95,6 +95,7 @@ def conv_vae(input_shape=None, *, name="conv_vae", weights=None, filters=(32, 64
     (1: the ELBO; above 1: a beta-VAE, Higgins et al. 2017). Input 28x28x1 by default."""
     _check(len(filters) >= 1, "filters", "at least 1 level", filters)
     _check(int(latent_dim) >= 1, "latent_dim", "a positive integer", latent_dim)
+    _check(kl_weight >= 0, "kl_weight", "a number >= 0", kl_weight)
     shape = tuple(input_shape or (28, 28, 1))
     step = 2 ** len(filters)
     fits = len(shape) == 3 and None not in shape and shape[0] % step == shape[1] % step == 0 and min(shape) >= 1
@@ -169,7 +170,7 @@ PAPERS = (
 )
 TASK = "generative"
 DEFAULT_BUILDER = "conv_vae"
-BUILDERS = {"conv_vae": {}}
+BUILDERS = {"conv_vae": {"params": 134_165}}
 DEMO = {
     "builder": "conv_vae",
     "kwargs": {"input_shape": (32, 32, 1), "latent_dim": 2},

@@ -27,7 +27,7 @@ def _predict(model, x):
 def _upsampled(values, factor):
     """``values`` (H, W, C) upsampled by one `upsample_scores` layer with its initial weights."""
     inputs = keras.Input(shape=values.shape)
-    model = keras.Model(inputs, fcn.upsample_scores(inputs, values.shape[-1], factor))
+    model = keras.Model(inputs, fcn.upsample_scores(inputs, factor))
     return _predict(model, values[None].astype("float32"))[0]
 
 
@@ -118,7 +118,7 @@ def test_bilinear_kernel_values_and_no_cross_channel_weights():
 
 def test_upsampling_layer_starts_with_the_bilinear_kernel_and_keeps_channels_apart():
     inputs = keras.Input(shape=(4, 4, 3))
-    model = keras.Model(inputs, fcn.upsample_scores(inputs, 3, 4, name="up"))
+    model = keras.Model(inputs, fcn.upsample_scores(inputs, 4, name="up"))
     (kernel,) = model.get_layer("up").get_weights()  # no bias, as in the paper
     np.testing.assert_array_equal(kernel, fcn.bilinear_kernel(8, 3))
     assert model.get_layer("up").trainable, "learnable, as in the paper"
@@ -225,6 +225,6 @@ def test_zero_classes_is_refused(builder):
 
 def test_blocks_refuse_what_would_fail_deep_inside_keras():
     with pytest.raises(ValueError, match="factor"):
-        fcn.upsample_scores(keras.Input(shape=(4, 4, 2)), 2, 0)
+        fcn.upsample_scores(keras.Input(shape=(4, 4, 2)), 0)
     with pytest.raises(ValueError, match="skip"):
         fcn.fuse(keras.Input(shape=(4, 4, 2)), keras.Input(shape=(6, 6, 8)), 2)
