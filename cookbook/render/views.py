@@ -393,7 +393,7 @@ def score_map(recipe, folder, model, test, settings):
     canvas = np.concatenate([np.concatenate([test.x[0], test.x[1]], axis=1),
                              np.concatenate([test.x[2], test.x[3]], axis=1)], axis=0)
     probabilities = np.asarray(scores.predict(canvas[None], verbose=0))[0]
-    stride = (2 * size - size) // (probabilities.shape[0] - 1)
+    stride = size // (probabilities.shape[0] - 1)  # the first and last windows lie `size` px apart
     figures.score_map(canvas, probabilities, window=size, stride=stride, path=folder / "score_map.png")
     corners = [probabilities[0, 0], probabilities[0, -1], probabilities[-1, 0], probabilities[-1, -1]]
     return [folder / "score_map.png"], {
