@@ -13,7 +13,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # The recipe checks that hold on every backend (marker `backends`): the default suite runs
 # them on TensorFlow, `make test` again on JAX and PyTorch.
-BACKEND_TESTS := -m 'backends and not heavy' tests/test_recipes.py tests/test_backends.py tests/test_residual.py tests/test_highway.py tests/test_vae.py
+BACKEND_TESTS := -m 'backends and not heavy' tests/test_recipes.py tests/test_backends.py tests/test_residual.py tests/test_highway.py tests/test_vae.py \
+	tests/test_dcgan.py
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)

@@ -29,7 +29,7 @@ EXIT_ERROR, EXIT_USAGE = 1, 2
 # the CLI must not pay for before it needs them; tests/test_cli.py keeps these equal.
 BUILTIN_DATASETS = ("cluttered_digits", "synthetic_audio")  # functions of cookbook.data
 REAL_DATASETS = ("cifar10", "oxford_iiit_pet", "speech_commands")  # cookbook.data.REAL_DATASETS
-TARGETS = ("labels", "denoise", "masks", "superres", "reconstruct")  # cookbook.train.TARGETS
+TARGETS = ("labels", "denoise", "masks", "superres", "reconstruct", "adversarial")  # cookbook.train.TARGETS
 
 
 class UsageError(Exception):
@@ -173,6 +173,8 @@ def _render_metric(metrics) -> str:
         return f"test mean IoU {metrics['test_mean_iou']:.3f}"
     if "elbo_gain_nats" in metrics:
         return f"ELBO {metrics['elbo_gain_nats']:.1f} nats over the pixel-mean model"
+    if "confident_share" in metrics:
+        return f"{100 * metrics['confident_share']:.0f}% of samples classified with confidence"
     return "no test metric"
 
 

@@ -412,7 +412,8 @@ def _graph(model):
 
     A Functional model's connections are read from its public config; the model's
     input is an ``InputLayer`` there, and ``None`` (named ``"input"``) in a Sequential.
-    A layer called more than once gets None for parents: its field depends on the call.
+    A layer called more than once (a GAN's discriminator scores two batches) gets the
+    parents of its first call, the one cookbook.visualize's taps see.
     """
     if isinstance(model, keras.Sequential):
         graph, parent, shape = [(None, [])], "input", _shape(model.inputs[0])
@@ -427,8 +428,7 @@ def _graph(model):
     graph = []
     for entry in config["layers"]:
         layer = model.get_layer(entry["name"])
-        shared = len(entry["inbound_nodes"]) > 1
-        graph.append((layer, None if shared else _tensor_refs(entry["inbound_nodes"])))
+        graph.append((layer, _tensor_refs(entry["inbound_nodes"][:1])))
     return graph
 
 
@@ -451,8 +451,6 @@ _GLOBAL_POOLS = (keras.layers.GlobalAveragePooling1D, keras.layers.GlobalAverage
 def _layer_field(layer, parents, fields, rank, target):
     """A layer's field from its parents': a ReceptiveField, None where the output is no
     spatial map, or the ValueError to raise should a later layer need it."""
-    if parents is None:
-        return ValueError(f"receptive_field: layer {layer.name!r} is called more than once")
     out_shape = _shape(_first(layer.output))
     # Inputs without the output's spatial map (a squeeze-excite gate of shape (1, 1, C),
     # a vector) are broadcast over it: they add no spatial extent.
@@ -530,7 +528,7 @@ def receptive_field(model, layer) -> ReceptiveField:
     meet (an Inception concatenation, a residual add) the field is the union of theirs.
     Nested models are walked into. Layers that mix every position (attention,
     recurrent layers) or resample (upsampling, transposed convs, reshapes) raise
-    ValueError, as does a layer called more than once.
+    ValueError. A layer called more than once has the field of its first call.
 
     Args:
         model: a built functional or Sequential model with a ``keras.Input``.

@@ -87,6 +87,8 @@ def _test_metric(metrics) -> str:
         return f"{metrics['test_mean_iou']:.3f} mean IoU"
     if "elbo_gain_nats" in metrics:
         return f"ELBO +{metrics['elbo_gain_nats']:.1f} nats"
+    if "confident_share" in metrics:
+        return f"{100 * metrics['confident_share']:.0f}% confident samples"
     return "not rendered"
 
 

@@ -31,6 +31,16 @@ class Task:
 # then says the test digits are e^20 times likelier under the VAE, at least.
 GOAL_ELBO_GAIN = 20.0
 
+# A VAE's and a GAN's data: clean digits alone, 28-32 px on a 32x32 canvas. Little room to
+# move, so a code spends itself on the shape of the digit rather than on where it is.
+LONE_DIGITS = {"size": 32, "scale": (3.5, 4.0), "distractors": 0, "noise": 0.0,
+               "n_train": 3000, "n_val": 500, "n_test": 1000}
+
+# A GAN's samples must look like digits to a classifier trained on the real ones: this share
+# of them classified with probability >= 0.9 (cookbook.gan.sample_quality). An untrained
+# generator's noise scores 0; the held-out real digits score about 0.94 with the page's judge.
+GOAL_CONFIDENT_SHARE = 0.40
+
 TASKS = {
     "classification": Task(
         name="classification",
@@ -76,15 +86,22 @@ TASKS = {
     "generative": Task(
         name="generative",
         dataset="cluttered_digits",
-        # Clean digits alone, 28-32 px on a 32x32 canvas: little room to move, so the codes
-        # spend themselves on the shape of the digit rather than on where it is.
-        data_kwargs={"size": 32, "scale": (3.5, 4.0), "distractors": 0, "noise": 0.0,
-                     "n_train": 3000, "n_val": 500, "n_test": 1000},
+        data_kwargs=LONE_DIGITS,
         target="reconstruct",  # input and target: the same image
         loss="binary_crossentropy",  # each pixel a Bernoulli probability: the ELBO's likelihood term
         metric="elbo_gain_nats",
         goal=GOAL_ELBO_GAIN,
         views=("generative",),
+    ),
+    "adversarial": Task(
+        name="adversarial",
+        dataset="cluttered_digits",
+        data_kwargs=LONE_DIGITS,
+        target="adversarial",  # input: real images; the model scores them and G's (recipes/dcgan.py)
+        loss=None,  # two players, two losses: cookbook.gan.train_gan
+        metric="confident_share",
+        goal=GOAL_CONFIDENT_SHARE,
+        views=("adversarial",),
     ),
 }
 

@@ -40,7 +40,7 @@ OPTIMIZERS = {  # name -> f(learning rate or schedule, weight decay)
     "adamw": lambda rate, decay: keras.optimizers.AdamW(rate, weight_decay=decay),
     "sgd": lambda rate, decay: keras.optimizers.SGD(rate, momentum=0.9, nesterov=True, weight_decay=decay),
 }
-TARGETS = ("labels", "denoise", "masks", "superres", "reconstruct")
+TARGETS = ("labels", "denoise", "masks", "superres", "reconstruct", "adversarial")
 
 
 # --- argument checks ---------------------------------------------------------------------
@@ -442,6 +442,10 @@ class TrainResult:
     data: cdata.Splits
     recipe: str = ""
     target: str = "labels"
+    samples: np.ndarray | None = None  # adversarial: G's images of SAMPLE_CODES fixed codes after each epoch
+
+
+SAMPLE_CODES = 64
 
 
 QUICK_SIZES = (1500, 100, 200)  # quick=True: enough to learn a little, in seconds
@@ -478,7 +482,7 @@ def _make_target(splits, target, model, seed):
         return splits
     out = []
     for k, split in enumerate(splits):
-        if target == "reconstruct":
+        if target in ("reconstruct", "adversarial"):
             out.append(cdata.Split(split.x, split.x, split.boxes, split.masks, labels=split.y))
         elif target == "denoise":
             rng = np.random.default_rng([seed, 999, k])
@@ -504,6 +508,9 @@ def _psnr_db(a, b):
 
 def _evaluate(model, split, target, batch_size):
     pred = model.predict(split.x, batch_size=batch_size, verbose=0)
+    if target == "adversarial":  # D's mean probability of "real": the held-out images, and as many of G's
+        fake, real = (float(np.mean(1 / (1 + np.exp(-np.asarray(logits))))) for logits in pred)
+        return {"test_d_real": real, "test_d_fake": fake}
     pred = pred[0] if isinstance(pred, (list, tuple)) else pred
     if target == "labels":
         return {"test_accuracy": float(np.mean(np.argmax(pred, axis=-1) == split.y))}
@@ -594,14 +601,24 @@ def train_recipe(name, dataset=None, epochs=None, quick=False, seed=0, verbose=1
     elif target == "masks":
         fit_args["metrics"] = [keras.metrics.BinaryIoU(target_class_ids=[0, 1], name="mean_iou")]
     fit_args.update(fit_kwargs)
-    history = fit(model, splits, **fit_args)
-    model = history.model
+    samples = None
+    if target == "adversarial":  # two players, two losses: cookbook.gan's loop, not fit
+        from cookbook import gan
+
+        codes = np.random.default_rng(seed).normal(size=(SAMPLE_CODES, model.get_layer("gen_code").latent_dim))
+        trained = gan.train_gan(model, splits.train.x, epochs=fit_args["epochs"], batch_size=fit_args["batch_size"],
+                                learning_rate=fit_args["learning_rate"], seed=seed, codes=codes.astype("float32"),
+                                verbose=verbose)
+        history, samples = trained.history, trained.samples
+    else:
+        history = fit(model, splits, **fit_args)
+        model, history = history.model, history.history
     metrics = _evaluate(model, splits.test, target, fit_args["batch_size"])
-    metrics["epochs"] = len(history.epoch)
+    metrics["epochs"] = int(fit_args["epochs"]) if target == "adversarial" else len(history["loss"])
     metrics["params"] = int(model.count_params())
     seconds = time.perf_counter() - start
     metrics["train_seconds"] = seconds
     return TrainResult(
-        model=model, history=history.history, metrics=metrics, seconds=seconds,
-        data=splits, recipe=name, target=target,
+        model=model, history=history, metrics=metrics, seconds=seconds,
+        data=splits, recipe=name, target=target, samples=samples,
     )

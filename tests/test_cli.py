@@ -206,7 +206,7 @@ for name, builder, kwargs, labels in {cases!r}:
     x = rng.uniform(0, 1, size=(2, *model.input_shape[1:])).astype("float32")
     outputs = model(x)  # forward
     shapes = [tuple(o.shape) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
-    if not labels:  # an image, a mask or a reconstruction
+    if not labels:  # an image, a mask, a reconstruction or a GAN's two logits
         targets, loss = [rng.uniform(0, 1, size=shape).astype("float32") for shape in shapes], "mse"
     else:
         targets, loss = [rng.integers(0, shape[-1], size=(2,)) for shape in shapes], "sparse_categorical_crossentropy"

@@ -440,6 +440,8 @@ def _expected_output(recipe, values, kwargs, input_shape):
     def get(key):
         return kwargs.get(key, values.get(key))
 
+    if tasks.get(recipe.task).target == "adversarial":  # a GAN: D's logit for a generated and a real image
+        return (None, 1)
     if not _is_classifier(recipe):
         factor = get("upscale_factor") or 1
         return (None, *(d * factor for d in input_shape[:-1]), get("classes") or input_shape[-1])

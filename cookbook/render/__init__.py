@@ -217,7 +217,8 @@ def _render_recipe(recipe, folder, quick, device_name, bar) -> RenderResult:
     for step, view in (("summary", lambda: views.summary(recipe, folder, model)),
                        ("diagram", lambda: views.diagram(recipe, folder, model)),
                        ("filters", lambda: views.filters(recipe, folder, model, test.x, settings)),
-                       ("task views", lambda: _task_views(recipe, folder, model, test, {**settings, "quick": quick}))):
+                       ("task views", lambda: _task_views(recipe, folder, model, test,
+                                                          {**settings, "quick": quick, "trained": result}))):
         bar.describe(f"{recipe.name}: {step}")
         written, facts = view()
         files += written

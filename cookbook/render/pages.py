@@ -6,6 +6,8 @@ is a pure function, so the tests can check that a page says what was measured.
 
 from __future__ import annotations
 
+import math
+
 
 def _asset(manifest, filename):
     return f"../assets/recipes/{manifest['recipe']}/{filename}"
@@ -19,7 +21,9 @@ def _cols(n):
     return f'{{ data-cols="{n}" }}'
 
 
-OPTIMIZER_NAMES = {"adamw": "AdamW", "sgd": "SGD with Nesterov momentum"}
+# How each optimizer the demos use is named on a page, with how its learning rate is set.
+OPTIMIZER_NAMES = {"adamw": "AdamW with a peak learning rate", "sgd": "SGD with Nesterov momentum with a peak learning rate",
+                   "adam": "one Adam (β₁ = 0.5) for each player, with a constant learning rate"}
 
 
 def training(manifest):
@@ -31,14 +35,18 @@ def training(manifest):
     lines = [(f"The demo build, `{demo['call']}`, trained for {epochs} epoch{'s' if epochs != 1 else ''} on "
              f"`{demo['dataset']}` ({sizes[0]:,} training, {sizes[1]:,} validation and {sizes[2]:,} test "
              f"examples) in {m['train_seconds']:.0f} s on {manifest['device']}: batches of "
-             f"{demo.get('batch_size', 64)}, {OPTIMIZER_NAMES[demo.get('optimizer', 'adamw')]} with a peak "
-             f"learning rate of {demo.get('learning_rate', 1e-3):g}"
+             f"{demo.get('batch_size', 64)}, {OPTIMIZER_NAMES[demo.get('optimizer', 'adamw')]} "
+             f"of {demo.get('learning_rate', 1e-3):g}"
              f"{', augmentation: ' + str(demo['augment']) if demo.get('augment') else ''}."
              f"{note}\n"),
              f"![Training curve of the {manifest['recipe']} demo]({_asset(manifest, 'curve.png')})\n"]
     if "test_accuracy" in m:
         lines.append(f"**Test accuracy: {m['test_accuracy']:.3f}** on {sizes[2]:,} held-out examples "
                      f"({m['params']:,} parameters, {m['macs'] / 1e6:.1f} M multiply-adds per example).\n")
+    if "test_d_real" in m:
+        lines.append(f"The discriminator's mean probability of \"real\": {m['test_d_real']:.2f} on {sizes[2]:,} "
+                     f"held-out digits, {m['test_d_fake']:.2f} on as many of the generator's images. At the "
+                     f"game's equilibrium both would be 0.5.\n")
     if "test_mean_iou" in m:
         lines.append(f"**Test mean IoU: {m['test_mean_iou']:.3f}** on {sizes[2]:,} held-out canvases, the mean of "
                      f"the digit's and the background's intersection over union ({m['params']:,} parameters, "
@@ -217,8 +225,33 @@ def score_map(manifest):
             f"canvases exactly; there it says {corners}.*\n")
 
 
+def adversarial(manifest):
+    m = manifest["metrics"]
+    rows = ", ".join(str(e) for e in m["epoch_rows"])
+    counts = ", ".join(f"{label}: {count}" for label, count in enumerate(m["class_counts"]))
+    bits = math.log2(len(m["class_counts"]))
+    return "\n".join([
+        (f"![The generator's images of fixed codes, epoch by epoch]({_asset(manifest, 'gan_epochs.png')}){_cols(1)}\n\n"
+         f"*The same {m['epoch_columns']} codes through the generator after epochs {rows} (one row each, top to "
+         f"bottom).*\n"),
+        (f"![64 samples]({_asset(manifest, 'gan_samples.png')}){_cols(1)}\n\n"
+         f"*64 samples from the trained generator, codes drawn afresh from N(0, I).*\n"),
+        (f"**Judged by a classifier.** `{m['judge']}` from the [Xception recipe](xception.md), trained for "
+         f"{m['judge_epochs']} epochs on the same real digits, reaches {m['judge_accuracy']:.3f} test accuracy. "
+         f"It classifies **{_percent(m['confident_share'])}** of {m['gan_samples']:,} samples with a probability "
+         f"of 0.9 or more (the held-out real digits: {_percent(m['real_confident_share'])}). Those confident "
+         f"samples spread over the classes with an entropy of **{m['class_entropy_bits']:.2f} bits** (the real "
+         f"digits: {m['real_class_entropy_bits']:.2f}; every class equally often: {bits:.2f}; one class only, "
+         f"mode collapse: 0). Per class: {counts}.\n"),
+        (f"![The samples the classifier is surest of, per class]({_asset(manifest, 'gan_by_class.png')}){_cols(1)}\n\n"
+         f"*Per class (rows 0 to 9), the samples the classifier is surest of; a black tile where fewer than "
+         f"8 samples were given that class.*\n"),
+    ])
+
+
 TASK_VIEWS = {"gradcam": gradcam, "evidence": evidence, "reconstructions": reconstructions, "audio": audio,
-              "generative": generative, "segmentation": segmentation, "score_map": score_map}
+              "generative": generative, "segmentation": segmentation, "score_map": score_map,
+              "adversarial": adversarial}
 
 
 def snippets(manifest) -> dict:

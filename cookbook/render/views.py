@@ -356,6 +356,54 @@ def generative(recipe, folder, model, test, settings):
     return files, facts
 
 
+# --- adversarial -----------------------------------------------------------------------------------
+
+# The judge of a GAN's samples: one of our classifiers, trained on the real digits the GAN saw.
+SAMPLE_JUDGE = {"recipe": "xception", "builder": "mini_xception", "kwargs": {"filters": (32, 64, 128)},
+                "epochs": 10}
+SAMPLE_IMAGES = 1000
+EPOCH_ROWS = 10
+
+
+def adversarial(recipe, folder, model, test, settings):
+    """A GAN: G's images of fixed codes after each epoch, fresh samples, and a classifier trained
+    on the real digits judging 1,000 samples beside as many real held-out digits."""
+    from cookbook import data as cdata
+    from cookbook import gan, registry, train
+
+    trained = settings["trained"]
+    per_epoch = trained.samples
+    epochs = sorted({round(e) for e in np.linspace(0, len(per_epoch) - 1, min(EPOCH_ROWS, len(per_epoch)))})
+    columns = 12
+    figures.mosaic([image for e in epochs for image in per_epoch[e, :columns]], folder / "gan_epochs.png",
+                   columns=columns)
+    codes = np.random.default_rng(2).normal(size=(SAMPLE_IMAGES, model.get_layer("gen_code").latent_dim))
+    samples = (np.asarray(recipe.module.generator(model).predict(codes.astype("float32"), verbose=0)) + 1) / 2
+    figures.mosaic(samples[:64], folder / "gan_samples.png", columns=8)
+
+    judge = SAMPLE_JUDGE
+    classifier = registry.get(judge["recipe"]).builder(judge["builder"])(
+        input_shape=test.x.shape[1:], classes=trained.data.classes, **judge["kwargs"])
+    data = trained.data
+    splits = cdata.Splits(*(cdata.Split(split.x, split.labels) for split in data), classes=data.classes)
+    train.fit(classifier, splits, epochs=2 if settings["quick"] else judge["epochs"], verbose=0, seed=0)
+    accuracy = float(np.mean(np.argmax(classifier.predict(test.x, verbose=0), axis=-1) == test.labels))
+    fake, real = gan.sample_quality(classifier, samples), gan.sample_quality(classifier, test.x)
+    probabilities = np.asarray(classifier.predict(samples, verbose=0))
+    rows = []  # per class, the samples the judge is surest of
+    for label in range(data.classes):
+        ranked = [i for i in np.argsort(-probabilities[:, label]) if probabilities[i].argmax() == label][:8]
+        rows.append([samples[i] for i in ranked] + [np.zeros_like(samples[0])] * (8 - len(ranked)))
+    figures.mosaic([image for row in rows for image in row], folder / "gan_by_class.png", columns=8)
+    judge_call = f"{judge['builder']}({', '.join(f'{k}={v!r}' for k, v in judge['kwargs'].items())})"
+    return ([folder / name for name in ("gan_epochs.png", "gan_samples.png", "gan_by_class.png")],
+            {"confident_share": fake["confident_share"], "class_entropy_bits": fake["class_entropy_bits"],
+             "class_counts": fake["class_counts"], "real_confident_share": real["confident_share"],
+             "real_class_entropy_bits": real["class_entropy_bits"], "judge": judge_call,
+             "judge_accuracy": accuracy, "judge_epochs": judge["epochs"], "gan_samples": len(samples),
+             "epoch_rows": [e + 1 for e in epochs], "epoch_columns": columns})
+
+
 # --- segmentation ---------------------------------------------------------------------------------
 
 
@@ -404,4 +452,5 @@ def score_map(recipe, folder, model, test, settings):
 
 
 VIEWS = {"gradcam": gradcam, "evidence": evidence, "reconstructions": reconstructions, "audio": audio,
-         "generative": generative, "segmentation": segmentation, "score_map": score_map}
+         "generative": generative, "segmentation": segmentation, "score_map": score_map,
+         "adversarial": adversarial}

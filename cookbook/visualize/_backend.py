@@ -177,7 +177,7 @@ def _taps(record=(), perturb=None, stop=None, head=None, store=None, guided=()):
                 out = _original(*args, **kwargs)
             if _layer in perturb:
                 out = out + ops.cast(perturb[_layer], out.dtype)
-            if _layer in record:
+            if _layer in record and _layer.name not in store:  # a shared layer: its first call, as stop has it
                 store[_layer.name] = ops.cast(out, "float32")
             if _layer is stop:
                 raise _Stop()
