@@ -26,16 +26,18 @@ No layer has a bias (BatchNorm's offset does that job), as in the PyTorch exampl
 reference DCGAN: with ``filters=(64, 128, 256, 512)`` at 64x64x3 this file's G has that
 model's 3,576,704 trainable parameters and D its 2,765,568.
 
-The builder returns the game as one model. It takes a batch of real images in [0, 1] and
-returns two logits per image: D on an image that G made from a fresh code (the `LatentCode`
-layer draws one code per image), and D on the real image. (In that order: Keras runs the
-later output's branch first, so a tool that stops at a shared D layer sees the real image.) Both players' layers are
-top-level layers of that graph; `generator(gan)` and `discriminator(gan)` are models that
-share them. A training step needs two losses and two optimizers, one per player, so it
-cannot be a plain `fit`: the cookbook's loop is `cookbook.gan.train_gan`.
+The builder returns the game as one model. It takes a batch of real images in [0, 1]
+and returns two logits per image: D on an image that G made from a fresh code (the
+`LatentCode` layer draws one code per image), and D on the real image. (In that order:
+Keras runs the later output's branch first, so a tool that stops at a shared D layer
+sees the real image.) Both players' layers are top-level layers of that graph;
+`generator(gan)` and `discriminator(gan)` are models that share them. A training step
+needs two losses and two optimizers, one per player, so it cannot be a plain `fit`: the
+cookbook's loop is `cookbook.gan.train_gan`.
 """
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 INIT = keras.initializers.RandomNormal(0.0, 0.02)  # section 4: "zero-centered Normal, std 0.02"
@@ -65,7 +67,8 @@ class LatentCode(layers.Layer):
 
     def call(self, images, training=False):
         shape = (ops.shape(images)[0], self.latent_dim)
-        return keras.random.normal(shape, seed=self.seed_generator if training else (self.seed or 0))
+        seed = self.seed_generator if training else (self.seed or 0)  # an int: the same draws
+        return keras.random.normal(shape, seed=seed)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.latent_dim)
@@ -110,26 +113,30 @@ def _each(steps, x):
 # --- the builder ------------------------------------------------------------------------
 
 
-def dcgan(input_shape=None, *, name="dcgan", weights=None, latent_dim=100, filters=(128, 256, 512, 1024), seed=None):
+def dcgan(input_shape=None, *, name="dcgan", weights=None, latent_dim=100,
+          filters=(128, 256, 512, 1024), seed=None):
     """The DCGAN game for images of ``input_shape`` (64x64x3 by default, the paper's size).
 
     ``filters`` are D's widths from the input up, one stride-2 level each; G mirrors them
     from its projection down. The sides must be multiples of 2**len(filters); G projects
     the code to a map that much smaller (4x4 for the paper's 64x64 and four levels). The
     model maps real images in [0, 1] to ``[D(G(z)), D(real)]``, two logits per image."""
-    _check(len(filters) >= 1 and min(filters) >= 1, "filters", "at least one positive width", filters)
+    _check(len(filters) >= 1 and min(filters) >= 1, "filters", "positive widths", filters)
     _check(int(latent_dim) >= 1, "latent_dim", "a positive integer", latent_dim)
     shape = tuple(input_shape or (64, 64, 3))
     step = 2 ** len(filters)
-    fits = len(shape) == 3 and None not in shape and shape[0] % step == shape[1] % step == 0 and min(shape) >= 1
-    _check(fits, "input_shape", f"(height, width, channels) with sides that are multiples of {step}", input_shape)
+    fits = len(shape) == 3 and None not in shape and min(shape) >= 1
+    fits = fits and shape[0] % step == shape[1] % step == 0
+    _check(fits, "input_shape", f"(height, width, channels), sides multiples of {step}",
+           input_shape)
     height, width, channels = (int(d) for d in shape)
     real = keras.Input(shape=(height, width, channels))
 
     # G: project the code to a small map (no hidden dense layer), then double the size per level.
     start = (height // step, width // step, int(filters[-1]))
     z = LatentCode(latent_dim, seed=seed, name="gen_code")(real)
-    x = layers.Dense(start[0] * start[1] * start[2], use_bias=False, kernel_initializer=INIT, name="gen_project")(z)
+    x = layers.Dense(int(np.prod(start)), use_bias=False, kernel_initializer=INIT,
+                     name="gen_project")(z)
     x = layers.Reshape(start, name="gen_reshape")(x)
     x = layers.BatchNormalization(name="gen_project_bn")(x)
     x = layers.Activation("relu", name="gen_project_relu")(x)
@@ -139,11 +146,13 @@ def dcgan(input_shape=None, *, name="dcgan", weights=None, latent_dim=100, filte
                                   use_bias=False, kernel_initializer=INIT, name="gen_image")(x)
 
     # D: the same layers score the real batch and the generated one.
-    pair = [layers.Rescaling(2.0, offset=-1.0, name="disc_scale")(real), fake]  # real images to G's [-1, 1]
+    scaled = layers.Rescaling(2.0, offset=-1.0, name="disc_scale")(real)  # to G's [-1, 1]
+    pair = [scaled, fake]
     for i, f in enumerate(filters, start=1):
         pair = discriminator_block(pair, f, batch_norm=i > 1, name=f"disc_down{i}")
-    real_logit, fake_logit = _each([layers.Flatten(name="disc_flatten"),
-                                    layers.Dense(1, use_bias=False, kernel_initializer=INIT, name="disc_logit")], pair)
+    head = [layers.Flatten(name="disc_flatten"),
+            layers.Dense(1, use_bias=False, kernel_initializer=INIT, name="disc_logit")]
+    real_logit, fake_logit = _each(head, pair)
     # D(G(z)) first: Keras runs the last output's branch first, so a tool that taps a D layer
     # at its first call sees the real image.
     model = keras.Model(real, [fake_logit, real_logit], name=name)
@@ -157,9 +166,9 @@ def dcgan(input_shape=None, *, name="dcgan", weights=None, latent_dim=100, filte
 
 def _apply(gan, prefix, x, start=None):
     """``x`` through ``gan``'s layers named ``prefix*`` (but ``start``), in graph order."""
-    names = [layer.name for layer in gan.layers if layer.name.startswith(prefix) and layer.name != start]
-    for layer_name in names:
-        x = gan.get_layer(layer_name)(x)
+    for layer in gan.layers:
+        if layer.name.startswith(prefix) and layer.name != start:
+            x = layer(x)
     return x
 
 
@@ -177,7 +186,8 @@ def discriminator(gan):
 
 def feature_stages(model):
     """The discriminator's stride-2 levels, shallow to deep."""
-    return [layer.name for layer in model.layers if layer.name.startswith("disc_down") and layer.name.endswith("_lrelu")]
+    return [layer.name for layer in model.layers
+            if layer.name.startswith("disc_down") and layer.name.endswith("_lrelu")]
 
 
 # --- cookbook metadata: plain data the cookbook reads; a copied file can delete it ---
