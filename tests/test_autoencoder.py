@@ -83,6 +83,7 @@ GRID = [
 ]
 
 
+@pytest.mark.heavy  # a full-size build or a short fit: keeps the default suite under 10 minutes
 def test_transpose_output_size_matches_keras_over_a_grid():
     mismatches, ran = [], 0
     for args in GRID:

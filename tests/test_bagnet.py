@@ -86,6 +86,7 @@ def test_feature_map_size_at_224(builder):
         assert side == 24  # BagNet-33 sees a 24 x 24 grid of patches on a 224 image
 
 
+@pytest.mark.heavy  # a full-size build or a short fit: keeps the default suite under 10 minutes
 @pytest.mark.parametrize("side", [33, 34, 47, 64])
 def test_any_input_size_without_a_fixed_shape(side):
     """Without the top the input size is free (keras.applications' (None, None, 3)), and
@@ -130,6 +131,7 @@ def _trainable(model):
     return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 
 
+@pytest.mark.heavy  # a full-size build or a short fit: keeps the default suite under 10 minutes
 def test_parameter_counts_match_the_reference_layout():
     resnet50 = _resnet50_pytorch_params()
     assert resnet50 == 25_557_032  # torchvision's published ResNet-50 count

@@ -83,6 +83,7 @@ def test_cifar_stem_keeps_32_16_8_grids():
 # --- keras.applications: input minimum, layer names, outputs ---------------------------
 
 
+@pytest.mark.heavy  # a full-size build or a short fit: keeps the default suite under 10 minutes
 def test_input_minimum_matches_keras_applications():
     """keras.applications takes 32 px and rejects 31; so do we."""
     for shape in ((31, 31, 3), (32, 31, 3)):
@@ -104,6 +105,7 @@ def test_weighted_layer_names_match_keras_applications():
     ]
 
 
+@pytest.mark.heavy  # a full-size build or a short fit: keeps the default suite under 10 minutes
 def test_headless_outputs_equal_keras_applications_on_a_64px_image():
     twin = keras.applications.DenseNet121(weights=None, include_top=False, input_shape=(64, 64, 3))
     ours = densenet.densenet121(include_top=False, input_shape=(64, 64, 3))
@@ -117,6 +119,7 @@ def test_headless_outputs_equal_keras_applications_on_a_64px_image():
                                rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(expected).max())))
 
 
+@pytest.mark.heavy  # a full-size build or a short fit: keeps the default suite under 10 minutes
 def test_general_builder_with_defaults_is_densenet121():
     """The generic builder's defaults are DenseNet-121, and it reaches the same twin."""
     twin = keras.applications.DenseNet121(weights=None, include_top=False, pooling="avg")
@@ -125,6 +128,7 @@ def test_general_builder_with_defaults_is_densenet121():
     assert model.output_shape == twin.output_shape == (None, 1024)
 
 
+@pytest.mark.heavy  # a full-size build or a short fit: keeps the default suite under 10 minutes
 def test_feature_stages_are_the_stage_outputs():
     model = densenet.densenet121(include_top=False)
     assert densenet.feature_stages(model) == ["conv1_relu", "conv2_block6_concat", "conv3_block12_concat",

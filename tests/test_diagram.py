@@ -13,7 +13,10 @@ from cookbook.render import diagram
 from recipe_fixtures import SMALL
 
 HAVE_DOT = shutil.which("dot") is not None
-CASES = [(recipe.name, which) for recipe in registry.all_recipes() for which in ("demo", "default")]
+# The default builds are full size (seconds each): under `heavy`, so the default suite stays
+# under 10 minutes; the demo builds check every recipe's diagram there.
+CASES = [pytest.param(recipe.name, which, marks=[pytest.mark.heavy] if which == "default" else [])
+         for recipe in registry.all_recipes() for which in ("demo", "default")]
 
 
 def _build(name, which):

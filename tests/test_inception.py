@@ -165,6 +165,7 @@ def test_aux_and_knob_arguments_are_checked():
         v3.reduction_a(keras.Input((2, 2, 8)))
 
 
+@pytest.mark.heavy  # a full-size build or a short fit: keeps the default suite under 10 minutes
 def test_aux_heads_are_float32_under_mixed_precision():
     """Every classifier head, not only the main one (the Keras mixed-precision guide)."""
     keras.config.set_dtype_policy("mixed_float16")
@@ -202,6 +203,7 @@ def test_inception_v3_stages_and_aux_head_match_keras_and_the_paper():
     assert [tuple(w.shape) for w in inference.weights] == [tuple(w.shape) for w in twin.weights]
 
 
+@pytest.mark.heavy  # a full-size build or a short fit: keeps the default suite under 10 minutes
 def test_inception_v3_matches_the_twin_on_a_139_pixel_image_without_a_top():
     """Twin weights, copied in order, give keras.applications' outputs on another input size."""
     twin = keras.applications.InceptionV3(weights=None, include_top=False, input_shape=(139, 139, 3))

@@ -375,6 +375,7 @@ def test_weights_imagenet_load_through_the_twin(recipe, builder, tmp_path, monke
                                rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(expected).max())))
 
 
+@pytest.mark.heavy  # a full-size build or a short fit: keeps the default suite under 10 minutes
 def test_a_changed_copy_starts_from_the_twins_weights():
     """docs/contributing.md: another head, and every other layer keeps the twin's weights."""
     from cookbook.io import copy_matching_weights

@@ -47,6 +47,7 @@ def accuracy(model, x, y, training):
     return float(np.mean(np.concatenate(preds).argmax(-1) == y))
 
 
+@pytest.mark.heavy  # a full-size build or a short fit: keeps the default suite under 10 minutes
 def test_bn_recalibration_makes_inference_match_training_after_a_short_fit():
     split = quadrants()
     kwargs = {"epochs": 3, "batch_size": 32, "learning_rate": 1e-2, "verbose": 0, "early_stopping": None}

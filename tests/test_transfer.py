@@ -179,6 +179,7 @@ def _feature_drift(inner, backbone, x):
     return float(np.mean(np.abs(inner.predict(x, verbose=0) - reference)) / np.mean(np.abs(reference)))
 
 
+@pytest.mark.heavy  # a full-size build or a short fit: keeps the default suite under 10 minutes
 def test_batchnorm_pitfall_ours_keeps_pretrained_statistics_the_naive_way_does_not(backbone):
     pretrained = _moving_statistics(backbone)
     ours = transfer.transfer_model(backbone, 3, mode="fine_tune", dropout=0.0)
