@@ -51,7 +51,7 @@ TASKS = {
         loss=None,
         metric="test_accuracy",
         goal=0.90,
-        views=("gradcam", "evidence"),
+        views=("gradcam", "evidence", "representations"),
     ),
     "audio": Task(
         name="audio",

@@ -15,7 +15,7 @@ BatchNorm did not. keras/TF-slim use s = 0.17, 0.1 and 0.2 on the 35x35, 17x17 a
 grids, reduction modules run stride-2 conv towers beside a stride-2 max-pool and
 concatenate them, so the grid halves as the channels grow (Reduction-A's filter counts
 k, l, m, n are the paper's Table 1). Residuals mainly speed training up: Inception-
-ResNet-v2 trains clearly faster than the pure Inception-v4, at
+ResNet-v2 trains clearly faster than the pure Inception-v4 (recipes/inception_v4.py), at
 a similar cost, and ends slightly better: 19.9% against 20.0% top-1 single-crop error.
 
 `inception_resnet_v2()` is layer for layer keras.applications InceptionResNetV2 (same

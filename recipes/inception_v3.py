@@ -295,6 +295,6 @@ DEMO = {
     "builder": "inception_v3",
     "kwargs": {"input_shape": (64, 64, 1), "classes": 10, "width": 0.125, "blocks": (1, 1, 1),
                "stem": "low_res"},
-    "epochs": 2,
+    "epochs": 3,
     "learning_rate": 5e-3,
 }

@@ -203,6 +203,6 @@ DEMO = {
     "builder": "vgg11",
     "kwargs": {"input_shape": (64, 64, 1), "classes": 10, "width": 0.125, "fc_units": 128,
                "batch_norm": True},
-    "epochs": 6,
+    "epochs": 8,
     "learning_rate": 3e-3,
 }

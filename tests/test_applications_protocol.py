@@ -20,7 +20,7 @@ from cookbook import registry, tasks
 # The default suite runs each recipe's demo builder; the others run under `heavy`, and so do
 # demo builders whose full-size build alone takes seconds (the protocol builds it ~8 times):
 # together they took a fifth of the default suite's ten minutes.
-FULL_SIZE_TOO_SLOW = {"inception_resnet_v2", "inception_v3", "densenet"}
+FULL_SIZE_TOO_SLOW = {"inception_resnet_v2", "inception_v4", "inception_v3", "densenet"}
 IMAGE_CLASSIFIERS = [
     pytest.param(recipe, builder, marks=[] if builder == recipe.demo["builder"] and builder not in FULL_SIZE_TOO_SLOW
                  else [pytest.mark.heavy],

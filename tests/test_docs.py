@@ -116,6 +116,22 @@ def test_committed_grad_cam_localizes(recipe):
         f"{recipe.name}: pointing game {m['pointing_game']:.2f} is not 3x chance ({m['pointing_game_random']:.2f})")
 
 
+@pytest.mark.parametrize("recipe", [r for r in RECIPES if "representations" in tasks.get(r.task).views],
+                         ids=lambda recipe: recipe.name)
+def test_committed_features_separate_the_digits(recipe):
+    """The last hidden layer groups held-out digits with training images of the same digit (at
+    least 5x the 10% of chance), and linear probes read the digit better at the deepest stage
+    than at the first one: the t-SNE, neighbour and probe figures show a network that learned."""
+    m = _manifest(recipe)["metrics"]
+    assert m["representation_images"] == [2000, 1000], "the committed render must be a full one"
+    assert m["neighbour_agreement"] >= 0.5, f"{recipe.name}: neighbours agree {m['neighbour_agreement']:.2f}"
+    probes = m["probes"]
+    assert [p["layer"] for p in probes][: len(recipe.feature_stages(recipe.build_demo()))] == [
+        f["stage"] for f in _manifest(recipe)["filters"]], "a probe per stage, shallow to deep"
+    assert probes[-1]["accuracy"] > probes[0]["accuracy"] + 0.2, f"{recipe.name}: {probes}"
+    assert probes[-1]["accuracy"] >= 5 * m["probe_chance"]
+
+
 @pytest.mark.parametrize("recipe", RECIPES, ids=IDS)
 def test_every_generated_snippet_says_what_its_manifest_says(recipe):
     """The committed snippets are exactly what the manifest's numbers make (no stale or hand-edited text)."""

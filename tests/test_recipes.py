@@ -29,7 +29,7 @@ RECIPES = registry.all_recipes()
 # by design; the other builders, the slowest demos and most twins' full-size parity run in
 # `make test` (marker "heavy"), so every check still runs on every builder there.
 HEAVY_DEMOS = {"inception_v3", "bagnet", "inception_v1", "mobilenet", "resnext", "residual", "densenet", "xception",
-               "vgg", "inception_resnet", "squeezenet", "fcn"}
+               "vgg", "inception_resnet", "squeezenet", "fcn", "inception_v4"}
 PARITY_IN_DEFAULT = {"resnet50", "mobilenet"}  # one bottleneck ResNet, one separable net
 IMAGENET_IN_DEFAULT = {"mobilenet"}  # loading "imagenet" through the twin: one mechanism for every twin
 

@@ -49,7 +49,7 @@ def test_quick_render_writes_every_expected_file(rendered):
     folder = docs / "assets" / "recipes" / NAME
     assert [r.name for r in results] == [NAME] and not results[0].skipped
     expected = {"summary.md", "diagram.md", "training.md", "curve.png", "filters.md", "task.md", "footer.md",
-                "gradcam.png", "gradcam_classes.png", "manifest.json"}
+                "gradcam.png", "gradcam_classes.png", "tsne.png", "neighbours.png", "probes.png", "manifest.json"}
     manifest = json.loads((folder / "manifest.json").read_text())
     expected |= {f"filters_{stage['stage']}.png" for stage in manifest["filters"] if stage["units"]}
     if shutil.which("dot"):
@@ -180,6 +180,32 @@ def test_device_gpu_without_a_gpu_fails_at_once(rendered):
 def test_bad_arguments_fail_early_and_name_the_argument(kwargs, error, word):
     with pytest.raises(error, match=word):
         render.render(**kwargs)
+
+
+def _classifier(head):
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inputs)
+    for layer in head:
+        x = layer(x)
+    return keras.Model(inputs, x)
+
+
+@pytest.mark.parametrize(("head", "hidden"), [
+    # global pooling, dropout, dense softmax (Xception, ResNet): the pooled features
+    ([keras.layers.GlobalAveragePooling2D(name="pool"), keras.layers.Dropout(0.5, name="drop"),
+      keras.layers.Dense(3, activation="softmax", name="predictions")], "pool"),
+    # fully connected layers (AlexNet, VGG): the last one before the classifier, past its dropout
+    ([keras.layers.Flatten(name="flat"), keras.layers.Dense(5, name="fc"), keras.layers.Dropout(0.5, name="drop"),
+      keras.layers.Dense(3, name="logits"), keras.layers.Activation("softmax", name="predictions")], "fc"),
+    # a 1x1 convolution classifier, then pooling and a softmax (SqueezeNet): the map it reads
+    ([keras.layers.Conv2D(6, 3, name="fire"), keras.layers.Dropout(0.5, name="drop"),
+      keras.layers.Conv2D(3, 1, name="classifier"), keras.layers.GlobalAveragePooling2D(name="pool"),
+      keras.layers.Activation("softmax", name="predictions")], "fire"),
+])
+def test_hidden_layer_is_the_one_the_classifier_reads(head, hidden):
+    from cookbook.render import views
+
+    assert views.hidden_layer(_classifier(head)).name == hidden
 
 
 def test_render_module_does_not_import_tensorflow():

@@ -15,7 +15,8 @@ training.md        the demo training on the task's built-in data: curve.png, tes
 filters.md         per stage, the units that respond most: their gradient-ascent images
                    and the held-out patches that excite them (filters_<stage>.png)
 task.md            the task's views (cookbook.tasks): Grad-CAM at two depths with the
-                   pointing game; BagNet's per-patch evidence; reconstructions; audio;
+                   pointing game; BagNet's per-patch evidence; a classifier's t-SNE,
+                   nearest training images and linear probes; reconstructions; audio;
                    the VAE's samples and code space; masks, FCN variants, a score map
 footer.md          device, backend, time taken, library versions
 manifest.json      every number the snippets show, and what was rendered, keyed by the

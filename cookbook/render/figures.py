@@ -123,6 +123,26 @@ def scatter_by_class(points, labels, path, xlabel, ylabel):
     return save(figure, path)
 
 
+def probe_curve(layers, test_accuracies, train_accuracies, chance, path):
+    """Linear-probe accuracy per layer, shallow to deep, with the chance level."""
+    plt = pyplot()
+    figure, ax = plt.subplots(figsize=(6.4, 4.2))
+    steps = range(len(layers))
+    ax.plot(steps, train_accuracies, marker="o", color="tab:gray", alpha=0.6, label="train")
+    ax.plot(steps, test_accuracies, marker="o", color="tab:blue", label="held-out")
+    ax.axhline(chance, color="tab:red", linestyle="--", linewidth=1, label="chance")
+    for step, value in zip(steps, test_accuracies):
+        ax.annotate(f"{value:.2f}", (step, value), textcoords="offset points", xytext=(0, -14), ha="center",
+                    fontsize=9, color="tab:blue")
+    ax.set_xticks(list(steps))
+    ax.set_xticklabels(layers, rotation=25, ha="right", fontsize=8)
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("linear-probe accuracy")
+    ax.legend(frameon=False, loc="lower right")
+    figure.tight_layout()
+    return save(figure, path)
+
+
 def score_map(canvas, probabilities, window, stride, path):
     """``canvas`` with, at the centre of each ``window``-px window (``stride`` apart), the class a
     fully convolutional classifier gives it: bold where its probability is over 0.9."""

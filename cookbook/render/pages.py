@@ -135,6 +135,36 @@ def evidence(manifest):
             f"against; the image's logit is their average.*\n")
 
 
+def representations(manifest):
+    m = manifest["metrics"]
+    n_train, n_test = m["representation_images"]
+    layer, probes = m["representation_layer"], m["probes"]
+    first, last = probes[0], probes[-1]
+    best = max(probes, key=lambda probe: probe["accuracy"])
+    return "\n".join([
+        "## What the layers encode\n",
+        (f"Krizhevsky et al. (2012) compare images by the features of the last hidden layer, the one the "
+         f"classifier reads; here that is `{layer}`, {m['representation_dims']} numbers per image (averaged "
+         f"over positions where it is a map).\n"),
+        (f"![t-SNE of the last hidden layer]({_asset(manifest, 'tsne.png')}){_cols(1)}\n\n"
+         f"*{n_test:,} held-out images, placed by t-SNE (van der Maaten and Hinton 2008) from their `{layer}` "
+         f"features and coloured by their digit.*\n"),
+        (f"![Nearest training images]({_asset(manifest, 'neighbours.png')}){_cols(4)}\n\n"
+         f"*Top row: held-out images. Below each, its {m['neighbours']} nearest among {n_train:,} training images "
+         f"by the cosine distance of their `{layer}` features, nearest first, titled with their digit. Over all "
+         f"{n_test:,} held-out images, {_percent(m['neighbour_agreement'])} of these neighbours show the same "
+         f"digit.*\n"),
+        (f"![Linear-probe accuracy per stage]({_asset(manifest, 'probes.png')}){_cols(1)}\n\n"
+         f"*Linear probes (Alain and Bengio 2016): a logistic regression on each stage's features, averaged "
+         f"over positions, fitted on {n_train:,} training images and scored on the {n_test:,} held-out ones. "
+         f"Chance, always answering the most common digit, is {m['probe_chance']:.2f}.*\n"),
+        (f"The digit can be read linearly from `{first['layer']}` with accuracy {first['accuracy']:.2f} and "
+         f"from `{last['layer']}` with {last['accuracy']:.2f}"
+         + (f"; the best stage is `{best['layer']}` ({best['accuracy']:.2f})" if best is not last else "")
+         + f". The trained classifier reaches {m['test_accuracy']:.3f}.\n"),
+    ])
+
+
 def reconstructions(manifest):
     m = manifest["metrics"]
     return (f"![Inputs, targets and outputs]({_asset(manifest, 'reconstructions.png')}){_cols(4)}\n\n"
@@ -249,8 +279,8 @@ def adversarial(manifest):
     ])
 
 
-TASK_VIEWS = {"gradcam": gradcam, "evidence": evidence, "reconstructions": reconstructions, "audio": audio,
-              "generative": generative, "segmentation": segmentation, "score_map": score_map,
+TASK_VIEWS = {"gradcam": gradcam, "evidence": evidence, "representations": representations,
+              "reconstructions": reconstructions, "audio": audio, "generative": generative, "segmentation": segmentation, "score_map": score_map,
               "adversarial": adversarial}
 
 

@@ -277,6 +277,81 @@ def evidence(recipe, folder, model, test, settings):
     return [folder / "evidence.png"], {"evidence_grid": [int(s) for s in evidence_maps.shape[1:3]]}
 
 
+# --- classification: what the layers encode ----------------------------------------------------
+
+# (training images for the probes and the neighbour gallery, held-out images), full and quick
+REPRESENTATION_IMAGES = {False: (2000, 1000), True: (256, 128)}
+NEIGHBOURS, QUERIES = 4, 4
+
+
+def _producers(model):
+    """{id of a layer's output tensor: the layer}, to walk a functional model backwards."""
+    return {id(layer.output): layer for layer in model.layers}
+
+
+def hidden_layer(model):
+    """The last hidden layer: the one whose output the classifier reads (through any Dropout or
+    Reshape). Krizhevsky et al. (2012) compare images by its features."""
+    import keras
+
+    producer = _producers(model)
+    layer = producer[id(model.outputs[0])]
+    while not layer.weights:  # the softmax, or the pooling and reshape after a 1x1-conv classifier
+        layer = producer[id(layer.input)]
+    layer = producer[id(layer.input)]
+    while isinstance(layer, (keras.layers.Dropout, keras.layers.Reshape)):
+        layer = producer[id(layer.input)]
+    return layer
+
+
+def representations(recipe, folder, model, test, settings):
+    """tsne.png, neighbours.png, probes.png: the last hidden layer's features of held-out images
+    (t-SNE, and their nearest training images), and a linear probe on every stage."""
+    import keras
+    from threadpoolctl import threadpool_limits
+
+    from cookbook import visualize
+
+    n_train, n_test = REPRESENTATION_IMAGES[settings["quick"]]
+    train = settings["trained"].data.train
+    x_train, y_train = train.x[:n_train], np.asarray(train.y[:n_train])
+    x_test, y_test = test.x[:n_test], np.asarray(test.y[:n_test])
+    hidden = hidden_layer(model)
+    gallery, queries = (visualize.features(model, hidden.name, x) for x in (x_train, x_test))
+    nearest, _ = visualize.nearest_neighbours(queries, gallery, k=NEIGHBOURS)
+    with threadpool_limits(1, "openmp"):  # t-SNE's OpenMP threads spin-wait on a busy CPU
+        points = visualize.project(queries, "tsne", seed=0)
+    figures.scatter_by_class(points, y_test, folder / "tsne.png", "t-SNE 1", "t-SNE 2")
+
+    rows = [[x_test[q] for q in range(QUERIES)]]
+    rows += [[x_train[nearest[q, k]] for q in range(QUERIES)] for k in range(NEIGHBOURS)]
+    titles = [[f"digit {int(y_test[q])}" for q in range(QUERIES)]]
+    titles += [[str(int(y_train[nearest[q, k]])) for q in range(QUERIES)] for k in range(NEIGHBOURS)]
+    figures.tile_table(rows, folder / "neighbours.png", titles=titles,
+                       row_labels=["held-out"] + [f"nearest {k + 1}" for k in range(NEIGHBOURS)])
+
+    stages = list(recipe.feature_stages(model))
+    # A global average pool of the last stage is what the probe of that stage reads already.
+    pooled_last_stage = (isinstance(hidden, keras.layers.GlobalAveragePooling2D)
+                         and _producers(model)[id(hidden.input)].name == stages[-1])
+    layers = stages if hidden.name in stages or pooled_last_stage else stages + [hidden.name]
+    probes = visualize.linear_probes(model, layers, (x_train, y_train), (x_test, y_test))
+    figures.probe_curve(probes.layers, probes.accuracies, probes.train_accuracies, probes.chance,
+                        folder / "probes.png")
+    facts = {
+        "representation_layer": hidden.name,
+        "representation_dims": int(queries.shape[1]),
+        "representation_images": [int(len(x_train)), int(len(x_test))],
+        "neighbours": NEIGHBOURS,
+        "neighbour_agreement": float(np.mean(y_train[nearest] == y_test[:, None])),
+        "probes": [{"layer": name, "accuracy": float(test_score), "train_accuracy": float(train_score)}
+                   for name, test_score, train_score in zip(probes.layers, probes.accuracies,
+                                                            probes.train_accuracies)],
+        "probe_chance": float(probes.chance),
+    }
+    return [folder / "tsne.png", folder / "neighbours.png", folder / "probes.png"], facts
+
+
 # --- autoencoder and audio ----------------------------------------------------------------------
 
 
@@ -451,6 +526,6 @@ def score_map(recipe, folder, model, test, settings):
                       "corner_predictions": [int(np.argmax(p)) for p in corners]}}
 
 
-VIEWS = {"gradcam": gradcam, "evidence": evidence, "reconstructions": reconstructions, "audio": audio,
-         "generative": generative, "segmentation": segmentation, "score_map": score_map,
-         "adversarial": adversarial}
+VIEWS = {"gradcam": gradcam, "evidence": evidence, "representations": representations,
+         "reconstructions": reconstructions, "audio": audio, "generative": generative,
+         "segmentation": segmentation, "score_map": score_map, "adversarial": adversarial}
