@@ -325,10 +325,15 @@ def _write_comparison(docs_dir):
     figure, ax = plt.subplots(figsize=(8, 4.5))
     from matplotlib.ticker import FuncFormatter
 
-    for i, row in enumerate(sorted(rows, key=lambda row: row["macs"])):
+    rows = sorted(rows, key=lambda row: row["macs"])
+    for i, row in enumerate(rows):
         ax.scatter(row["macs"] / 1e6, row["test_accuracy"], s=40)
+        # Labels go left for the costliest (to stay inside the axes) and for a point with a close
+        # neighbour on its right (whose own label is there).
+        left = i >= len(rows) - 3 or rows[i + 1]["macs"] < 1.15 * row["macs"]
         ax.annotate(row["name"], (row["macs"] / 1e6, row["test_accuracy"]), textcoords="offset points",
-                    xytext=(5, 6 if i % 2 else -12), fontsize=9)  # alternate sides: neighbours don't overlap
+                    xytext=(-5 if left else 5, 6 if i % 2 else -12), ha="right" if left else "left",
+                    fontsize=9)  # alternate above and below: neighbours don't overlap
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     ax.xaxis.set_minor_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
