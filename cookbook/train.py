@@ -507,7 +507,8 @@ def _psnr_db(a, b):
 
 
 def _evaluate(model, split, target, batch_size):
-    pred = model.predict(split.x, batch_size=batch_size, verbose=0)
+    # A GAN draws its inference codes per batch from a fixed seed: one batch gives every image its own code.
+    pred = model.predict(split.x, batch_size=len(split.x) if target == "adversarial" else batch_size, verbose=0)
     if target == "adversarial":  # D's mean probability of "real": the held-out images, and as many of G's
         fake, real = (float(np.mean(1 / (1 + np.exp(-np.asarray(logits))))) for logits in pred)
         return {"test_d_real": real, "test_d_fake": fake}
