@@ -280,8 +280,8 @@ def adversarial(manifest):
 
 
 TASK_VIEWS = {"gradcam": gradcam, "evidence": evidence, "representations": representations,
-              "reconstructions": reconstructions, "audio": audio, "generative": generative, "segmentation": segmentation, "score_map": score_map,
-              "adversarial": adversarial}
+              "reconstructions": reconstructions, "audio": audio, "generative": generative,
+              "segmentation": segmentation, "score_map": score_map, "adversarial": adversarial}
 
 
 def snippets(manifest) -> dict:
