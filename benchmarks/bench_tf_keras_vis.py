@@ -1,7 +1,10 @@
 """cookbook.visualize against tf-keras-vis, the Keras attribution library, side by side.
 
-    .venv/bin/pip install -e ".[bench]"            # tf-keras-vis 0.8.7: TensorFlow only, not a dependency
-    .venv/bin/python benchmarks/bench_tf_keras_vis.py [--images 32] [--repeats 10]
+    .venv/bin/pip install --no-deps --target build/tf-keras-vis tf-keras-vis==0.8.7 deprecated imageio
+    PYTHONPATH=build/tf-keras-vis .venv/bin/python benchmarks/bench_tf_keras_vis.py [--images 32] [--repeats 10]
+
+tf-keras-vis goes into its own folder, not the venv: its wheel installs a top-level
+``tests`` package that would shadow this repository's tests.
 
 For each method both libraries have (Grad-CAM, Grad-CAM++, Score-CAM, saliency and
 SmoothGrad), on the same model and the same held-out images, it measures:
@@ -127,7 +130,7 @@ def main(argv=None):
     try:
         import tf_keras_vis
     except ImportError:
-        sys.exit("bench_tf_keras_vis: tf-keras-vis is not installed: pip install tf-keras-vis==0.8.7")
+        sys.exit("bench_tf_keras_vis: tf-keras-vis is not importable: see this file's docstring")
 
     model, (x, _, _) = explanations.trained_model("xception", args.cache)
     layer, _ = views.gradcam_layers(registry.get("xception"), model)
