@@ -148,13 +148,15 @@ def test_each_player_moves_only_its_own_weights(mover):
 def test_generator_learns_a_one_image_distribution():
     keras.utils.set_random_seed(0)
     model = dcgan.dcgan(**SMALL, seed=0)
-    data = _one_image(512)  # 128 steps: enough for BatchNorm's moving statistics, which sampling uses
+    data = _one_image(512)  # 16 steps an epoch, 192 in all: enough for BatchNorm's moving statistics
     codes = np.random.default_rng(0).normal(size=(16, 8)).astype("float32")
     start = (keras.ops.convert_to_numpy(dcgan.generator(model)(codes)) + 1) / 2
-    result = cgan.train_gan(model, data, epochs=8, batch_size=32, learning_rate=2e-3, codes=codes, verbose=0)
+    # 12 epochs, not 8: the error falls about 0.06 an epoch (0.50 -> 0.18 by epoch 8 on an AVX2 CPU),
+    # and on another CPU the run can lag an epoch and miss the bar (CI: 0.253); by epoch 12 it is ~0.06.
+    result = cgan.train_gan(model, data, epochs=12, batch_size=32, learning_rate=2e-3, codes=codes, verbose=0)
     assert set(result.history) == {"d_loss", "g_loss", "p_real", "p_fake"}
-    assert all(len(values) == 8 for values in result.history.values())
-    assert result.samples.shape == (8, 16, 16, 16, 1)
+    assert all(len(values) == 12 for values in result.history.values())
+    assert result.samples.shape == (12, 16, 16, 16, 1)
     assert result.samples.min() >= 0 and result.samples.max() <= 1
     error_before = np.mean(np.abs(start - data[:1]))
     error_after = np.mean(np.abs(result.samples[-1] - data[:1]))
