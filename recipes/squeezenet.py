@@ -68,15 +68,18 @@ def _inputs(input_tensor, input_shape, include_top, default_size, min_size):
     return input_tensor
 
 
-def _top(x, include_top, pooling, classes, classifier_activation, dropout):
+def _top(x, include_top, pooling, classes, classifier_activation, dropout, batch_norm):
     """The paper's head: dropout 0.5, conv10 (1x1 to the classes) with ReLU, global average
-    pooling, the softmax; the softmax runs in float32 under mixed precision."""
+    pooling, the softmax; the softmax runs in float32 under mixed precision. With
+    ``batch_norm``, conv10 gets its BatchNorm too: without it, the class scores can all
+    fall below zero in the first steps, where their ReLU passes no gradient, and the
+    network sits at chance (its loss at ln(classes)) for epochs."""
     _check(pooling in (None, "avg", "max"), "pooling", "None, 'avg' or 'max'", pooling)
     _check(0 <= dropout < 1, "dropout", "a rate in [0, 1)", dropout)
     if include_top:
         _check(int(classes) >= 1, "classes", "at least 1", classes)  # Keras would name `filters`
         x = layers.Dropout(dropout, name="drop9")(x)
-        x = layers.Conv2D(int(classes), 1, activation="relu", name="conv10")(x)
+        x = _conv_relu(x, int(classes), 1, "conv10", batch_norm=batch_norm)
         x = layers.GlobalAveragePooling2D(name="pool10")(x)
         return layers.Activation(classifier_activation, dtype="float32", name="predictions")(x)
     if pooling == "avg":
@@ -149,7 +152,7 @@ def _squeezenet(version, include_top, weights, input_tensor, input_shape, poolin
                         batch_norm=batch_norm, name=f"fire{i}")
         if i in pools:
             x = _max_pool(x, f"pool{i}")
-    outputs = _top(x, include_top, pooling, classes, classifier_activation, dropout)
+    outputs = _top(x, include_top, pooling, classes, classifier_activation, dropout, batch_norm)
     return _model(inputs, outputs, weights, name)
 
 
@@ -195,5 +198,5 @@ DEMO = {
     "builder": "squeezenet1_1",
     "kwargs": {"input_shape": (64, 64, 1), "classes": 10, "width": 0.5, "batch_norm": True},
     "epochs": 10,
-    "learning_rate": 3e-3,
+    "learning_rate": 5e-3,
 }

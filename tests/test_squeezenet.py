@@ -142,6 +142,20 @@ def test_smallest_inputs_and_knobs():
     assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in squeezenet.squeezenet1_1().layers)
 
 
+def test_batch_norm_goes_before_every_relu_conv10s_too():
+    """batch_norm=True: every conv is linear, bias-free and feeds its own BatchNorm, conv10's
+    class scores included. Without a BN there, the ten score maps all fell below zero within
+    60 steps of the demo, where the ReLU passes no gradient: the loss sat at ln(10) for epochs."""
+    model = squeezenet.squeezenet1_1(input_shape=(64, 64, 1), classes=10, width=0.5, batch_norm=True)
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert len(convs) == 1 + 3 * 8 + 1  # conv1, squeeze and two expands per fire module, conv10
+    for conv in convs:
+        assert conv.get_config()["activation"] == "linear" and not conv.use_bias, conv.name
+        bn = model.get_layer(conv.name.removesuffix("_conv") + "_bn")
+        assert isinstance(bn, keras.layers.BatchNormalization) and bn.input is conv.output, conv.name
+    assert isinstance(model.get_layer("conv10"), keras.layers.ReLU)  # the name Grad-CAM taps is kept
+
+
 @pytest.mark.parametrize("call, argument", [
     (lambda: squeezenet.squeezenet1_0(dropout=1.0), "dropout"),
     (lambda: squeezenet.squeezenet1_1(weights="imagenet"), "weights"),

@@ -86,7 +86,7 @@ def test_three_outputs_use_googlenet_loss_weights(tmp_path):
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="how TensorFlow traces tf.function")
 def test_fit_traces_the_training_step_once():
     """fit creates the optimizer's slots before the first step: on TensorFlow a step that
-    creates variables is traced twice (43 s to the first step of GoogLeNet's demo, not 25 s)."""
+    creates variables is traced twice (GoogLeNet's demo: 34 s to its first step, not 20 s)."""
     model, traces = bn_net(), []
     step = model.train_step
 
