@@ -1,14 +1,16 @@
-"""How long a demo waits for its first training step, with and without building the optimizer first.
+"""How long a demo waits for its first training step: Keras as is, the optimizer built first, Grappler off.
 
     .venv/bin/python benchmarks/first_step.py xception squeezenet inception_v1
 
 Keras's TensorFlow trainer builds the optimizer's slot variables while it traces the
 training step; a tf.function that creates variables is traced twice, so the first
 step of a deep model pays for two traces. ``cookbook.train.fit`` builds the optimizer
-before fitting. This script fits each recipe's demo model for 10 steps of 64 random
-images, once as Keras leaves it and once with ``model.optimizer.build`` first, and
-reports the time from ``fit`` to the end of the first step, and the median of the
-other steps (TensorFlow backend, no XLA, as ``cookbook train`` runs on a CPU).
+before fitting, and the CLI turns off Grappler's graph rewrites
+(``cookbook.runtime.skip_grappler``). This script fits each recipe's demo model for 10
+steps of 64 random images three times: as Keras leaves it, with
+``model.optimizer.build`` first, and with Grappler off as well. It reports the time
+from ``fit`` to the end of the first step, and the median of the other steps
+(TensorFlow backend, no XLA, as ``cookbook train`` runs on a CPU).
 """
 
 import argparse
@@ -22,6 +24,7 @@ runtime.quiet_logs()
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from cookbook import io, registry
 
@@ -37,8 +40,9 @@ class _StepTimes(keras.callbacks.Callback):
         self.ends.append(time.perf_counter())
 
 
-def measure(name, prebuild):
+def measure(name, prebuild, grappler=True):
     """(seconds from fit to the end of the first step, median seconds of the other steps)."""
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": not grappler})
     model = registry.get(name).build_demo()
     outputs = len(model.outputs)
     classes = int(model.outputs[0].shape[-1])
@@ -62,14 +66,18 @@ def main():
     parser.add_argument("--json", default="benchmarks/results/first_step.json", help="where to write the results")
     args = parser.parse_args()
     print(f"CPU: {runtime.cpu_name()}; {STEPS} steps of {BATCH} images, TensorFlow backend, no XLA")
-    print(f"{'recipe':<18}{'first step, Keras as is':>25}{'with the optimizer built':>26}{'later steps':>13}")
+    print(f"{'':<18}{'first step':>52}{'later steps':>40}")
+    print(f"{'recipe':<18}{'Keras as is':>16}{'optimizer built':>18}{'+ Grappler off':>18}"
+          f"{'Grappler on':>20}{'Grappler off':>20}")
     results = []
     for name in args.names:
         plain, _ = measure(name, prebuild=False)
         built, step = measure(name, prebuild=True)
+        bare, bare_step = measure(name, prebuild=True, grappler=False)
         results.append({"recipe": name, "first_step_s": round(plain, 2), "first_step_prebuilt_s": round(built, 2),
-                        "median_step_s": round(step, 3)})
-        print(f"{name:<18}{plain:>24.1f}s{built:>25.1f}s{step:>12.3f}s", flush=True)
+                        "first_step_prebuilt_no_grappler_s": round(bare, 2), "median_step_s": round(step, 3),
+                        "median_step_no_grappler_s": round(bare_step, 3)})
+        print(f"{name:<18}{plain:>15.1f}s{built:>17.1f}s{bare:>17.1f}s{step:>19.3f}s{bare_step:>19.3f}s", flush=True)
     io.write_json(args.json, {"cpu": runtime.cpu_name(), "versions": runtime.versions(keras.backend.backend()), "steps": STEPS,
                               "batch_size": BATCH, "results": results})
 

@@ -313,6 +313,7 @@ def main(argv=None) -> int:
             os.environ["KERAS_BACKEND"] = args.backend
         if getattr(args, "keras", False):
             runtime.import_keras_quietly()
+            runtime.skip_grappler()
         args.run(args)
     except BrokenPipeError:  # e.g. `cookbook show x | head`
         sys.stderr.close()

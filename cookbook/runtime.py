@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 __all__ = ["cpu_name", "device_scope", "gpu_names", "import_keras_quietly", "prefer_onednn", "quiet_logs",
-           "versions"]
+           "skip_grappler", "versions"]
 
 
 def prefer_onednn() -> None:
@@ -47,6 +47,22 @@ def import_keras_quietly() -> None:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def skip_grappler() -> None:
+    """On TensorFlow, compile tf.functions without Grappler's graph rewrites.
+
+    Grappler rewrites each new graph before its first run; for a deep demo that is
+    seconds of the first training step (GoogLeNet's: about 9 s of 28), and on these
+    small models the rewritten steps ran no faster (docs/performance.md,
+    benchmarks/first_step.py). A no-op on JAX and PyTorch; call it after importing Keras.
+    """
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
 
 
 def device_scope(device):

@@ -170,7 +170,7 @@ def _batchnorm_layers(model):
     return found
 
 
-def recalibrate_batchnorm(model, x, *, batch_size=128, samples=2048):
+def recalibrate_batchnorm(model, x, *, batch_size=512, samples=2048):
     """Set every BatchNormalization layer's moving statistics to the statistics of ``x``.
 
     With Keras's default momentum of 0.99 the moving mean and variance need a
@@ -179,8 +179,10 @@ def recalibrate_batchnorm(model, x, *, batch_size=128, samples=2048):
     inference-mode outputs are wrong. This is "precise BN" (Wu and Johnson, 2021):
     forward passes in training mode over up to ``samples`` examples of ``x``, with
     each layer's momentum set so that its moving mean and variance end as the plain
-    average of the per-batch statistics. It costs one forward pass per batch, however
-    deep the model; nested models are included, and the weights do not change
+    average of the per-batch statistics. It costs one eager forward pass per batch,
+    however deep the model; batches are large because a deep model's eager pass costs
+    nearly as much at 128 examples as at 512 (GoogLeNet's demo: 6.9 s against 2.8 s
+    for 2,048 examples). Nested models are included, and the weights do not change
     (Dropout is active during the passes, which leaves means unchanged).
     Backend-agnostic. Returns the number of BN layers recalibrated.
     """

@@ -264,3 +264,17 @@ def test_the_command_line_asks_for_onednn_but_an_explicit_setting_wins(monkeypat
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
     runtime.prefer_onednn()
     assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="Grappler is TensorFlow's")
+def test_commands_that_use_keras_turn_grappler_off(capsys):
+    import tensorflow as tf
+
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": False})
+    try:
+        assert cli.main(["list"]) == 0  # no Keras: leaves TensorFlow's settings alone
+        assert not tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer")
+        assert cli.main(["summary", "xception", "--builder", "mini_xception", "--input-shape", "32,32,1"]) == 0
+        assert tf.config.optimizer.get_experimental_options()["disable_meta_optimizer"] is True
+    finally:
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": False})
