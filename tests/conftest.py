@@ -2,9 +2,16 @@
 every backend, and the ``backends`` marker on the recipe checks that `make test` repeats under JAX
 and PyTorch."""
 
-import keras
-import numpy as np
-import pytest
+import os
+
+# TensorFlow 2.21's oneDNN kernels crashed the process (a segfault or abort in eager
+# ReluGrad) in tests/test_cost.py's gradient checks on an AMX Xeon, where oneDNN is on by
+# default; with it off they pass. The suite runs without it unless told otherwise.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 # The checks of tests/test_recipes.py that hold on every backend: build, forward and
 # backward passes, the .keras round trip, twin parity. `make test` runs them (without
