@@ -86,6 +86,9 @@ def test_committed_render_is_complete_and_matches_the_recipe_file(recipe):
     assert manifest["key"]["source_hash"] == file_hash, (
         f"recipes/{recipe.name}.py changed since its figures were rendered: run `cookbook render {recipe.name}`"
     )
+    assert manifest["key"] == json.loads(json.dumps(render.settings_key(recipe, False))), (
+        f"{recipe.name} was rendered by another version or settings of the render: run `cookbook render`"
+    )
     for name, digest in manifest["files"].items():
         data = (folder / name).read_bytes()
         assert hashlib.sha256(data).hexdigest()[:16] == digest, f"{name} changed after the render"
@@ -153,6 +156,21 @@ def test_committed_features_separate_the_digits(recipe):
     assert [p["layer"] for p in probes][: len(stages)] == stages, "a probe per stage, shallow to deep"
     assert probes[-1]["accuracy"] > probes[0]["accuracy"] + 0.2, f"{recipe.name}: {probes}"
     assert probes[-1]["accuracy"] >= 5 * m["probe_chance"]
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=IDS)
+def test_committed_filters_of_small_fields_are_driven_at_one_position(recipe):
+    """A unit that sees at most a quarter of the input's side is drawn by the ascent at the map's
+    centre and cut to its field, as its examples are: a mean over the whole map would tile the
+    canvas with a few pixels' edge (the noise issue 13 reported on conv1)."""
+    side = min(recipe.demo["kwargs"]["input_shape"][:-1])
+    for stage in _manifest(recipe)["filters"]:
+        if not stage["units"] or stage["receptive_field"] is None:
+            continue
+        small = 4 * stage["receptive_field"] <= side
+        assert stage["ascent_position"] == ([g // 2 for g in stage["grid"]] if small else None), stage["stage"]
+        if small:
+            assert stage["patch"] == stage["receptive_field"], stage["stage"]
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=IDS)

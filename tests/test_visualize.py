@@ -325,6 +325,33 @@ def test_filter_images_reports_the_start_activation_and_ascent_raises_it():
     assert (end > start).all(), (start, end)
 
 
+def test_filter_images_at_a_position_changes_only_the_input_that_position_sees():
+    # Lucid's neuron objective: conv (3x3 valid) after lin (3x3 same) puts unit (4, 4) of the
+    # 10x10 map over input rows and columns 3-7, so plain ascent leaves every other pixel as it was.
+    model = _conv_model()
+    init = np.random.default_rng(0).uniform(0.45, 0.55, (2, 12, 12, 1)).astype("float32")
+    images, end, start = V.filter_images(model, "conv", [0, 5], method="plain", init=init, steps=3,
+                                         position=(4, 4), return_start=True)
+    outside = np.ones((12, 12), bool)
+    outside[3:8, 3:8] = False
+    np.testing.assert_array_equal(images[:, outside], init[:, outside])
+    assert (np.abs(images - init)[:, 3:8, 3:8] > 0).any(axis=(1, 2, 3)).all()
+    sub = keras.Model(model.inputs, model.get_layer("conv").output)
+    at_centre = keras.ops.convert_to_numpy(sub(images))[:, 4, 4, :]
+    np.testing.assert_allclose(end, at_centre[np.arange(2), [0, 5]], rtol=1e-4, atol=1e-6)
+    assert (end > start).all(), (start, end)
+    # The same on a linear layer: its unit (5, 6) sees rows 4-6 and columns 5-7 only.
+    images, _ = V.filter_images(model, "lin", [2], method="plain", init=init[:1], steps=2, position=(5, 6))
+    changed = np.argwhere(np.abs(images[0, ..., 0] - init[0, ..., 0]) > 0)
+    assert changed.min(axis=0).tolist() == [4, 5] and changed.max(axis=0).tolist() == [6, 7]
+
+
+@pytest.mark.parametrize("position", [(10, 0), (4,), (4, -1), (4.0, 4)])
+def test_filter_images_rejects_a_position_outside_the_map(position):
+    with pytest.raises(ValueError, match=r"position must be 2 ints inside layer 'conv'.s \(10, 10\) map"):
+        V.filter_images(_conv_model(), "conv", [0], steps=1, position=position)
+
+
 def _scaled_channels_model(gains, shape=(8, 8, 1)):
     """A 1x1 conv whose channel c is gains[c] * x: a known ranking on positive images."""
     model = keras.Sequential([keras.Input(shape), keras.layers.Conv2D(len(gains), 1, use_bias=False, name="mix")])

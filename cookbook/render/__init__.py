@@ -46,7 +46,7 @@ from pathlib import Path
 
 from cookbook import io, registry, runtime, tasks
 
-RENDER_VERSION = 3
+RENDER_VERSION = 4
 DEVICES = ("auto", "cpu", "gpu")
 ASSETS = Path("assets") / "recipes"
 

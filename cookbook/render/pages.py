@@ -75,20 +75,27 @@ def filters(manifest):
             f"![Units {shown} of {name}]({_asset(manifest, f'filters_{name}.png')})"
             f"{_cols(4 if stage['receptive_field'] else len(units))}\n\n"
             f"*Units {shown} of {stage['channels']} in `{name}` ({grid} map): {unit_word} with the highest "
-            f"mean activation on held-out images whose gradient ascent moved (of the "
+            f"mean activation on held-out {'clips' if len(stage['grid']) == 1 else 'images'} whose gradient "
+            f"ascent moved (of the "
             f"{stage['candidates']} that responded most). {_tiles(stage)}*\n")
     return "\n".join(sections)
 
 
 def _tiles(stage):
-    field, patch = stage["receptive_field"], stage["patch"]
+    field, patch, centre = stage["receptive_field"], stage["patch"], stage.get("ascent_position")
+    one_d = len(stage["grid"]) == 1  # a waveform model: fields in samples, patches are excerpts
+    size, piece, pieces = ("sample", "excerpt", "excerpts") if one_d else ("px", "patch", "patches")
     ascent = "the input that excites the unit, by regularized gradient ascent"
+    if centre:  # the ascent drove one unit, at the map's centre
+        where = f"step {centre[0]}" if one_d else f"({', '.join(str(p) for p in centre)})"
+        ascent = (f"the {piece} of input that excites the unit at the map's centre, {where}, by regularized "
+                  f"gradient ascent, cut to its {patch}-{size} receptive field like the examples")
     if field is None:  # a transposed convolution before the layer: no input patch is its field
         return f"Each tile is {ascent} (no dataset examples: a transposed convolution precedes this layer)."
     if patch < field:
-        examples = f"the held-out inputs that excite it most (its {field}-px receptive field covers them whole)"
+        examples = f"the held-out inputs that excite it most (its {field}-{size} receptive field covers them whole)"
     else:
-        examples = f"the held-out patches under its {field}-px receptive field that excite it most"
+        examples = f"the held-out {pieces} under its {field}-{size} receptive field that excite it most"
     return f"Left: {ascent}; right: {examples}."
 
 

@@ -118,7 +118,8 @@ def filters(recipe, folder, model, images, settings):
             stages.append({"stage": stage, "channels": int(shape[-1]), "grid": [int(s) for s in shape[:-1]],
                            "units": [], "candidates": 0})
             continue
-        pictures, moved = _ascent(model, stage, candidates, settings, _border(shape), images)
+        field, centre = _small_field(model, stage, shape, images.shape[1:-1])
+        pictures, moved = _ascent(model, stage, candidates, settings, _border(shape), images, field, centre)
         keep = moved[: settings["filters"]]
         units = [candidates[i] for i in keep]
         if not units:  # no ascent moved its unit: there is nothing worth showing
@@ -131,27 +132,49 @@ def filters(recipe, folder, model, images, settings):
         except ValueError:  # no receptive field to cut a patch with (a transposed convolution before it)
             examples = None
         png = folder / f"filters_{stage}.png"
+        if centre is not None:  # show the ascent at the scale of the examples: its unit's field
+            size = [min(r, n) for r, n in zip(field.size, images.shape[1:-1])]
+            pictures = [visualize.field_patch(picture, field, centre, size) for picture in pictures]
         _filter_figure([pictures[i] for i in keep], units, examples, png, one_d=len(shape) == 2)
         files.append(png)
         mean_of = dict(zip((int(u) for u in units_ranked), (float(m) for m in means)))
         stages.append({"stage": stage, "channels": int(shape[-1]), "grid": [int(s) for s in shape[:-1]],
                        "units": units, "candidates": len(candidates),
                        "mean_activation": [round(mean_of[u], 4) for u in units],
+                       "ascent_position": list(centre) if centre is not None else None,
                        "receptive_field": int(examples.receptive_field.size[0]) if examples else None,
                        "patch": int(examples.patches.shape[2]) if examples else None})
     return files, {"filters": stages}
 
 
-def _ascent(model, stage, candidates, settings, border, images):
+def _small_field(model, stage, shape, input_size):
+    """(receptive field, the map's centre position) when a unit of ``stage`` sees at most a
+    quarter of the input along each axis, else (field or None, None)."""
+    from cookbook import cost
+
+    try:
+        field = cost.receptive_field(model, stage)
+    except ValueError:  # a transposed convolution before it
+        return None, None
+    if any(4 * r > n for r, n in zip(field.size, input_size)):
+        return field, None  # wide enough that the mean over the map shows a texture, not edges
+    return field, tuple(int(n) // 2 for n in shape[:-1])
+
+
+def _ascent(model, stage, candidates, settings, border, images, field=None, centre=None):
     """Regularized ascent from a gray start; units dead at gray (ReLU without BatchNorm) get a
-    second try from a start as dark as the held-out images on average. Returns (images, moved)."""
+    second try from a start as dark as the held-out images on average. A unit with a small
+    field maximizes its activation at the map's ``centre`` (a mean over the map would tile the
+    input with a few pixels' edge, noise between), with the random shifts kept small against
+    its field. Returns (images, moved)."""
     from cookbook import visualize
 
     mean = float(np.mean(images))
+    objective = {} if centre is None else {"position": centre, "jitter": max(1, min(field.size) // 8)}
     for value_range in ((0.0, 1.0), (2 * mean - 1.0, 1.0)):  # the sigmoid's midpoint starts the ascent
         pictures, final, start = visualize.filter_images(model, stage, filters=candidates, border=border,
                                                          steps=settings["filter_steps"], value_range=value_range,
-                                                         return_start=True)
+                                                         return_start=True, **objective)
         moved = [i for i in range(len(candidates)) if final[i] > start[i] + 0.05 * abs(start[i]) and final[i] > 0]
         if moved:
             break

@@ -11,7 +11,8 @@ makes sense, 1-D models (N, samples, C). The package, one method family per modu
   :func:`integrated_gradients`, :func:`occlusion`;
 * ``maximize``: :func:`filter_images`, :func:`first_layer_filters`, :func:`deep_dream`;
 * ``dataset``: :func:`activations`, :func:`rank_units`, :func:`top_activating`,
-  :func:`features`, :func:`nearest_neighbours`, :func:`project`, :func:`linear_probes`;
+  :func:`field_patch`, :func:`features`, :func:`nearest_neighbours`, :func:`project`,
+  :func:`linear_probes`;
 * ``scores``: :func:`pointing_game`, :func:`deletion_auc`, :func:`insertion_auc`,
   :func:`average_drop`, :func:`increase_in_confidence`, :func:`randomization_check`;
 * ``plot``: :func:`make_grid`, :func:`plot_grid`, :func:`plot_filters`,
@@ -42,6 +43,7 @@ from .dataset import (
     TopActivating,
     activations,
     features,
+    field_patch,
     linear_probes,
     nearest_neighbours,
     project,
@@ -78,6 +80,7 @@ __all__ = [  # noqa: RUF022 - grouped by method family, the API reference's orde
     "activations",
     "rank_units",
     "top_activating",
+    "field_patch",
     "TopActivating",
     "features",
     "nearest_neighbours",

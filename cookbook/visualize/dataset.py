@@ -129,6 +129,22 @@ class TopActivating:
     receptive_field: object
 
 
+def field_patch(image, field, position, size):
+    """The ``size`` input pixels (per axis) centred on the receptive field of the unit at
+    ``position``: ``image`` is (H, W, C) or (samples, C), ``field`` a
+    :class:`cookbook.cost.ReceptiveField`. What falls outside the image is zero."""
+    patch = np.zeros((*size, image.shape[-1]), "float32")
+    source, target = [], []
+    for axis, n in enumerate(image.shape[:-1]):
+        centre = field.start[axis] + position[axis] * field.jump[axis]
+        low = math.floor(centre - (size[axis] - 1) / 2 + 0.5)
+        first, last = max(low, 0), min(low + size[axis], n)
+        source.append(slice(first, max(first, last)))
+        target.append(slice(first - low, max(first, last) - low))
+    patch[tuple(target)] = image[tuple(source)]
+    return patch
+
+
 def top_activating(model, layer, images, units=None, k=9, batch_size=32):
     """The ``k`` images that excite each unit most, with the patch each unit saw.
 
@@ -175,16 +191,8 @@ def top_activating(model, layer, images, units=None, k=9, batch_size=32):
     patches = np.zeros((*indices.shape, *patch_size, x.shape[-1]), "float32")
     boxes = np.zeros((*indices.shape, len(spatial), 2), "int64")
     for u, j in np.ndindex(indices.shape):
-        position = positions[u, j]
-        boxes[u, j] = np.clip(field.bounds(position), 0, np.array(spatial)[:, None])
-        source, target_slices = [], []
-        for axis, n in enumerate(spatial):
-            centre = field.start[axis] + position[axis] * field.jump[axis]
-            low = math.floor(centre - (patch_size[axis] - 1) / 2 + 0.5)
-            first, last = max(low, 0), min(low + patch_size[axis], n)
-            source.append(slice(first, max(first, last)))
-            target_slices.append(slice(first - low, max(first, last) - low))
-        patches[(u, j, *target_slices)] = x[(indices[u, j], *source)]
+        boxes[u, j] = np.clip(field.bounds(positions[u, j]), 0, np.array(spatial)[:, None])
+        patches[u, j] = field_patch(x[indices[u, j]], field, positions[u, j], patch_size)
     return TopActivating(units=units, indices=indices.astype("int64"), values=values.astype("float32"),
                          positions=positions.astype("int64"), boxes=boxes, patches=patches,
                          receptive_field=field)

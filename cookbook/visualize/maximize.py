@@ -147,9 +147,14 @@ def _apply_transform(signal, transform):
 # --- filter images ---------------------------------------------------------------------------
 
 
-def _filter_step_function(model, layer, method, border, lr, shape, value_range, jit_compile):
-    axes = _spatial_axes(len(shape) + 1)
+def _unit_activation(act, border, position):
+    """(N, C): each channel's mean over the map (``border`` excluded), or its value at ``position``."""
+    if position is not None:  # Lucid's neuron objective: one position of the map
+        return act[(slice(None), *position)]
+    return ops.mean(_crop_border(act, border), axis=_spatial_axes(len(act.shape)))
 
+
+def _filter_step_function(model, layer, method, border, position, lr, shape, value_range, jit_compile):
     def objective_for(state, onehot, transform):
         def objective(param):
             if method == "plain":
@@ -157,8 +162,7 @@ def _filter_step_function(model, layer, method, border, lr, shape, value_range, 
             else:
                 image = _apply_transform(_to_input(param, shape, value_range), transform)
             _, store = _probe(model, state, image, record=(layer,), stop=layer, logits=False)
-            act = _crop_border(store[layer.name], border)
-            per_image = ops.sum(ops.mean(act, axis=axes) * onehot, axis=-1)
+            per_image = ops.sum(_unit_activation(store[layer.name], border, position) * onehot, axis=-1)
             return ops.sum(per_image), per_image
 
         return objective
@@ -183,13 +187,23 @@ def _filter_step_function(model, layer, method, border, lr, shape, value_range, 
     return _compile(plain_step if method == "plain" else adam_step, jit_compile)
 
 
-def _filter_activations(model, layer, images, filters, border, batch_size):
-    """Mean activation of filter ``filters[i]`` on ``images[i]``, ``border`` excluded."""
+def _filter_activations(model, layer, images, filters, border, position, batch_size):
+    """Activation of filter ``filters[i]`` on ``images[i]``, as the ascent measured it."""
     values = np.empty(len(images), "float32")
     for a, act in _layer_outputs(model, layer, images, batch_size):
-        means = _crop_border(act, border).mean(axis=_spatial_axes(act.ndim))
-        values[a:a + len(act)] = means[np.arange(len(act)), filters[a:a + len(act)]]
+        units = keras.ops.convert_to_numpy(_unit_activation(act, border, position))
+        values[a:a + len(act)] = units[np.arange(len(act)), filters[a:a + len(act)]]
     return values
+
+
+def _check_position(position, map_shape, where):
+    """``position`` as a tuple of ints inside a map of ``map_shape``."""
+    if (not isinstance(position, (tuple, list)) or len(position) != len(map_shape)
+            or not all(isinstance(p, numbers.Integral) and not isinstance(p, bool) and 0 <= p < n
+                       for p, n in zip(position, map_shape))):
+        raise ValueError(f"position must be {len(map_shape)} ints inside layer {where!r}'s "
+                         f"{tuple(map_shape)} map, got {position!r}")
+    return tuple(int(p) for p in position)
 
 
 def _check_size(size, input_shape):
@@ -209,14 +223,15 @@ def _check_size(size, input_shape):
 
 
 def filter_images(model, layer, filters=None, *, method="regularized", steps=None, lr=None,
-                  size=None, border=2, init=None, value_range=None, batch_size=None,
+                  size=None, border=2, position=None, init=None, value_range=None, batch_size=None,
                   jitter=8, scales=(0.9, 0.95, 1.0, 1.05, 1.1), degrees=10.0, seed=0,
                   return_start=False, jit_compile=False):
     """Inputs that maximize filters, by gradient ascent in input space (one per filter).
 
     All filters go through one batched optimization: input i maximizes the mean
     activation of filter i over the layer's map, ``border`` positions excluded at each
-    end of each axis. Works for image models and for 1-D models (the inputs are then
+    end of each axis, or with ``position`` its activation at that one position (Lucid's
+    neuron objective, for units whose receptive field is smaller than the input). Works for image models and for 1-D models (the inputs are then
     waveforms (F, samples, C) and the map runs over time).
 
     Args:
@@ -239,6 +254,10 @@ def filter_images(model, layer, filters=None, *, method="regularized", steps=Non
         size: (H, W) of the images (samples, an int, for 1-D); None takes the model's
             input size (it must be fixed).
         border: positions excluded from each end of the activation map's axes.
+        position: a map position, (row, column) ((step,) for 1-D): maximize each
+            filter's activation there instead of its mean over the map (``border`` is
+            then unused). Only the input under that position's receptive field
+            (:func:`cookbook.cost.receptive_field`) can change its activation.
         init: optional start inputs (len(filters), *size, C) for ``plain``.
         value_range: (low, high) of the model's inputs; regularized inputs are squashed
             into it. None: (0, 1) for images, (-1, 1) for 1-D signals.
@@ -284,7 +303,9 @@ def filter_images(model, layer, filters=None, *, method="regularized", steps=Non
     if batch_size is None:
         batch_size = max(1, min(64, _AUTO_BATCH_PIXELS // math.prod(shape[:-1])))
     act_shape = _activation_shape(model, target, shape)
-    if any(s <= 2 * border for s in act_shape[:-1]):
+    if position is not None:
+        position = _check_position(position, act_shape[:-1], target.name)
+    elif any(s <= 2 * border for s in act_shape[:-1]):
         raise ValueError(f"border={border} leaves nothing of layer {target.name!r}'s {act_shape[:-1]} map")
     filters = _check_units(filters, act_shape[-1], "filters", target.name)
     if init is not None:
@@ -295,9 +316,9 @@ def filter_images(model, layer, filters=None, *, method="regularized", steps=Non
             raise ValueError(f"init must have shape {(len(filters), *shape)}, got {init.shape}")
 
     low, high = float(value_range[0]), float(value_range[1])
-    key = ("filters", target.name, method, border, lr, shape, (low, high), bool(jit_compile))
+    key = ("filters", target.name, method, border, position, lr, shape, (low, high), bool(jit_compile))
     step = _cached(model, key, lambda: _filter_step_function(
-        model, target, method, border, lr, shape, (low, high), jit_compile))
+        model, target, method, border, position, lr, shape, (low, high), jit_compile))
     state = _model_state(model)
     rng = np.random.default_rng(seed)
     onehot_all = np.eye(act_shape[-1], dtype="float32")[filters]
@@ -325,11 +346,11 @@ def filter_images(model, layer, filters=None, *, method="regularized", steps=Non
             image = _to_input(param, shape, (low, high))
         images.append(keras.ops.convert_to_numpy(image).astype("float32"))
     images = np.concatenate(images)
-    values = _filter_activations(model, target, images, filters, border, batch_size)
+    values = _filter_activations(model, target, images, filters, border, position, batch_size)
     if not return_start:
         return images, values
     return images, values, _filter_activations(model, target, np.concatenate(starts).astype("float32"),
-                                               filters, border, batch_size)
+                                               filters, border, position, batch_size)
 
 
 # --- first-layer filters and DeepDream --------------------------------------------------------
