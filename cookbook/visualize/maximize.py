@@ -231,8 +231,9 @@ def filter_images(model, layer, filters=None, *, method="regularized", steps=Non
     All filters go through one batched optimization: input i maximizes the mean
     activation of filter i over the layer's map, ``border`` positions excluded at each
     end of each axis, or with ``position`` its activation at that one position (Lucid's
-    neuron objective, for units whose receptive field is smaller than the input). Works for image models and for 1-D models (the inputs are then
-    waveforms (F, samples, C) and the map runs over time).
+    neuron objective, for units whose receptive field is smaller than the input). Works
+    for image models and for 1-D models (the inputs are then waveforms (F, samples, C)
+    and the map runs over time).
 
     Args:
         model: a built ``keras.Model``; nested and Sequential models work.
