@@ -609,6 +609,23 @@ def test_1d_filter_images_plain_closed_form_and_regularized_ascent():
         V.filter_images(model, "feat", [0], size=(8, 8))
 
 
+def test_1d_regularized_ascent_at_a_position_is_the_matched_filter_at_a_fixed_loudness():
+    # A linear unit's activation is its kernel dotted with the 5 samples it sees. Under an
+    # RMS bound the best zero-mean input there is the kernel (less its mean), scaled; under
+    # a peak bound (the sigmoid the images use) it would be a square wave, the kernel's sign.
+    model = _wave_model()
+    kernel = keras.ops.convert_to_numpy(model.get_layer("lin").kernel)[:, 0, :]  # (5, 4)
+    waves, end, start = V.filter_images(model, "lin", [0, 3], position=(16,), jitter=0, steps=200,
+                                        return_start=True)
+    seen = waves[:, 14:19, 0]  # 'same' padding: output 16 reads x[14 .. 18]
+    np.testing.assert_allclose(seen.mean(axis=1), 0.0, atol=1e-5)
+    np.testing.assert_allclose(np.sqrt((seen**2).mean(axis=1)), 1 / 3, rtol=1e-4)  # a sixth of (-1, 1)
+    for row, unit in zip(seen, [0, 3]):
+        matched = kernel[:, unit] - kernel[:, unit].mean()
+        assert np.dot(row, matched) / np.linalg.norm(row) / np.linalg.norm(matched) > 0.99
+    assert (end > start).all()
+
+
 
 def test_1d_top_activating_finds_the_spike_and_its_window():
     x = np.zeros((4, 24, 1), "float32")

@@ -171,7 +171,9 @@ def _ascent(model, stage, candidates, settings, border, images, field=None, cent
 
     mean = float(np.mean(images))
     objective = {} if centre is None else {"position": centre, "jitter": max(1, min(field.size) // 8)}
-    for value_range in ((0.0, 1.0), (2 * mean - 1.0, 1.0)):  # the sigmoid's midpoint starts the ascent
+    # Images: the sigmoid's midpoint starts the ascent. Signals: (-1, 1) at a fixed loudness.
+    ranges = ((0.0, 1.0), (2 * mean - 1.0, 1.0)) if images.ndim == 4 else ((-1.0, 1.0),)
+    for value_range in ranges:
         pictures, final, start = visualize.filter_images(model, stage, filters=candidates, border=border,
                                                          steps=settings["filter_steps"], value_range=value_range,
                                                          return_start=True, **objective)

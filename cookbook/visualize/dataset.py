@@ -134,15 +134,26 @@ def field_patch(image, field, position, size):
     ``position``: ``image`` is (H, W, C) or (samples, C), ``field`` a
     :class:`cookbook.cost.ReceptiveField`. What falls outside the image is zero."""
     patch = np.zeros((*size, image.shape[-1]), "float32")
-    source, target = [], []
-    for axis, n in enumerate(image.shape[:-1]):
-        centre = field.start[axis] + position[axis] * field.jump[axis]
-        low = math.floor(centre - (size[axis] - 1) / 2 + 0.5)
-        first, last = max(low, 0), min(low + size[axis], n)
-        source.append(slice(first, max(first, last)))
-        target.append(slice(first - low, max(first, last) - low))
+    source = _field_slices(field, position, size, image.shape[:-1])
+    target = [slice(s.start - low, s.stop - low) for s, low in zip(source, _field_lows(field, position, size))]
     patch[tuple(target)] = image[tuple(source)]
     return patch
+
+
+def _field_lows(field, position, size):
+    """Per axis, the first input index of the ``size`` window centred on the unit's field."""
+    return [math.floor(field.start[axis] + position[axis] * field.jump[axis] - (size[axis] - 1) / 2 + 0.5)
+            for axis in range(len(size))]
+
+
+def _field_slices(field, position, size, input_shape):
+    """Per axis, the slice of an input of ``input_shape`` (spatial axes) that :func:`field_patch`
+    cuts out (the window clipped to the input)."""
+    slices = []
+    for low, n, width in zip(_field_lows(field, position, size), input_shape, size):
+        first = max(low, 0)
+        slices.append(slice(first, max(first, min(low + width, n))))
+    return slices
 
 
 def top_activating(model, layer, images, units=None, k=9, batch_size=32):

@@ -41,6 +41,7 @@ from ._common import (
     _walk,
     conv_layer_names,
 )
+from .dataset import _field_slices
 
 # Lucid's colour-correlation square root (ImageNet statistics), used to decorrelate
 # the three colour channels of the Fourier parameterization.
@@ -77,26 +78,32 @@ def _fourier_to_image(params, channels, value_range):
     return low + (high - low) * ops.sigmoid(image)
 
 
-def _fourier_to_wave(params, length, value_range):
-    """The 1-D analogue: a scaled real spectrum (B, C, length//2+1) -> waveform -> sigmoid.
+def _fourier_to_wave(params, length, value_range, window=None):
+    """The 1-D analogue: a scaled real spectrum (B, C, length//2+1) -> waveform at a fixed loudness.
 
     The amplitude falls as 1/sqrt(f), not 1/f: that gives each octave the same energy,
-    as 1/f does in 2-D (where an octave holds 4x the frequencies), and starts the
-    waveform as small as Lucid's images start. 1/f would start a 1-D signal 40x
-    larger and saturate it.
+    as 1/f does in 2-D (where an octave holds 4x the frequencies). In place of the
+    sigmoid, the waveform is centred in ``value_range`` and scaled to an RMS of a sixth of
+    it over the samples in ``window`` (a slice, or None for all), then clipped to it.
+    Under a peak bound such as a sigmoid's, the input that most excites a unit is the
+    sign of its matched filter, a square wave; under an RMS bound it is the matched
+    filter itself, which for a unit tuned to a tone is that tone.
     """
     freqs = np.fft.rfftfreq(length)
     scale = ops.convert_to_tensor((1.0 / np.sqrt(np.maximum(freqs, 1.0 / length))).astype("float32"))
     wave = ops.irfft((params[0] * scale, params[1] * scale), fft_length=length)
-    wave = ops.transpose(wave, (0, 2, 1)) * (float(length) ** 0.5) / 4.0
+    wave = ops.transpose(wave, (0, 2, 1))  # (B, length, C)
+    seen = wave if window is None else wave[:, window]
+    wave = wave - ops.mean(seen, axis=(1, 2), keepdims=True)
+    rms = ops.sqrt(ops.mean(ops.square(wave if window is None else wave[:, window]), axis=(1, 2), keepdims=True))
     low, high = value_range
-    return low + (high - low) * ops.sigmoid(wave)
+    return ops.clip((low + high) / 2 + wave * ((high - low) / 6) / (rms + 1e-12), low, high)
 
 
-def _to_input(params, shape, value_range):
+def _to_input(params, shape, value_range, window=None):
     """The regularized method's input (B, *shape) from its Fourier parameters."""
     if len(shape) == 2:  # (length, channels)
-        return _fourier_to_wave(params, shape[0], value_range)
+        return _fourier_to_wave(params, shape[0], value_range, window)
     return _fourier_to_image(params, shape[-1], value_range)
 
 
@@ -154,13 +161,13 @@ def _unit_activation(act, border, position):
     return ops.mean(_crop_border(act, border), axis=_spatial_axes(len(act.shape)))
 
 
-def _filter_step_function(model, layer, method, border, position, lr, shape, value_range, jit_compile):
+def _filter_step_function(model, layer, method, border, position, lr, shape, value_range, window, jit_compile):
     def objective_for(state, onehot, transform):
         def objective(param):
             if method == "plain":
                 image = param
             else:
-                image = _apply_transform(_to_input(param, shape, value_range), transform)
+                image = _apply_transform(_to_input(param, shape, value_range, window), transform)
             _, store = _probe(model, state, image, record=(layer,), stop=layer, logits=False)
             per_image = ops.sum(_unit_activation(store[layer.name], border, position) * onehot, axis=-1)
             return ops.sum(per_image), per_image
@@ -185,6 +192,21 @@ def _filter_step_function(model, layer, method, border, position, lr, shape, val
         return param, m, v, values, ops.all(ops.isfinite(grads))
 
     return _compile(plain_step if method == "plain" else adam_step, jit_compile)
+
+
+def _seen_samples(model, layer, position, shape):
+    """For a 1-D unit at ``position``, the slice of samples its receptive field covers, over
+    which the regularized waveform's loudness is set; None for images, a mean over the map,
+    or a field that cannot be computed (a transposed convolution before it)."""
+    if len(shape) != 2 or position is None:
+        return None
+    from cookbook import cost
+
+    try:
+        field = cost.receptive_field(model, layer)
+    except ValueError:
+        return None
+    return _field_slices(field, position, (min(field.size[0], shape[0]),), shape[:1])[0]
 
 
 def _filter_activations(model, layer, images, filters, border, position, batch_size):
@@ -247,7 +269,10 @@ def filter_images(model, layer, filters=None, *, method="regularized", steps=Non
             filters of a small conv layer took 2-4 s at 48 px and 6-7.5 s at 64 px on
             a 2-core CPU that a training job was also using). On 1-D
             models the same with a 1-D spectrum and random time shifts of up to
-            ``jitter`` samples. ``"plain"``, as keras-io does it: ``steps``
+            ``jitter`` samples, but at a fixed loudness in place of the sigmoid: an
+            RMS of a sixth of ``value_range`` over the samples the objective sees (the
+            unit's receptive field with ``position``), clipped to the range. A peak
+            bound makes the best waveform a square wave. ``"plain"``, as keras-io does it: ``steps``
             normalized-gradient steps ``x += lr * g / ||g||`` from the middle of
             ``value_range`` plus 12.5% uniform noise (defaults: 30 steps, lr 10).
         steps: number of optimization steps.
@@ -260,8 +285,9 @@ def filter_images(model, layer, filters=None, *, method="regularized", steps=Non
             then unused). Only the input under that position's receptive field
             (:func:`cookbook.cost.receptive_field`) can change its activation.
         init: optional start inputs (len(filters), *size, C) for ``plain``.
-        value_range: (low, high) of the model's inputs; regularized inputs are squashed
-            into it. None: (0, 1) for images, (-1, 1) for 1-D signals.
+        value_range: (low, high) of the model's inputs; regularized images are squashed
+            into it, waveforms centred and clipped in it. None: (0, 1) for images, (-1, 1)
+            for 1-D signals.
         batch_size: filters optimized together per batch. None picks about half a
             million input values per batch, at most 64 inputs (16 at 180x180, 64 at
             64x64): on a 2-core CPU larger batches of large images got slower per
@@ -318,8 +344,9 @@ def filter_images(model, layer, filters=None, *, method="regularized", steps=Non
 
     low, high = float(value_range[0]), float(value_range[1])
     key = ("filters", target.name, method, border, position, lr, shape, (low, high), bool(jit_compile))
+    window = _seen_samples(model, target, position, shape) if method == "regularized" else None
     step = _cached(model, key, lambda: _filter_step_function(
-        model, target, method, border, position, lr, shape, (low, high), jit_compile))
+        model, target, method, border, position, lr, shape, (low, high), window, jit_compile))
     state = _model_state(model)
     rng = np.random.default_rng(seed)
     onehot_all = np.eye(act_shape[-1], dtype="float32")[filters]
@@ -338,13 +365,13 @@ def filter_images(model, layer, filters=None, *, method="regularized", steps=Non
                 _raise_if_nonfinite(finite, "filter_images")
         else:
             param = _initial_params(rng, n, shape)
-            starts.append(keras.ops.convert_to_numpy(_to_input(param, shape, (low, high))))
+            starts.append(keras.ops.convert_to_numpy(_to_input(param, shape, (low, high), window)))
             m, v = np.zeros_like(param), np.zeros_like(param)
             for t in range(1, steps + 1):
                 transform = _random_transform(rng, n, shape, jitter, scales, degrees)
                 param, m, v, _, finite = step(param, m, v, np.float32(t), onehot, transform, state)
                 _raise_if_nonfinite(finite, "filter_images")
-            image = _to_input(param, shape, (low, high))
+            image = _to_input(param, shape, (low, high), window)
         images.append(keras.ops.convert_to_numpy(image).astype("float32"))
     images = np.concatenate(images)
     values = _filter_activations(model, target, images, filters, border, position, batch_size)
