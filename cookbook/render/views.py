@@ -166,11 +166,14 @@ def _ascent(model, stage, candidates, settings, border, images, field=None, cent
     second try from a start as dark as the held-out images on average. A unit with a small
     field maximizes its activation at the map's ``centre`` (a mean over the map would tile the
     input with a few pixels' edge, noise between), with the random shifts kept small against
-    its field. Returns (images, moved)."""
+    its field (none for a signal). Returns (images, moved)."""
     from cookbook import visualize
 
     mean = float(np.mean(images))
-    objective = {} if centre is None else {"position": centre, "jitter": max(1, min(field.size) // 8)}
+    # A shift of s samples turns a tone of period p by 2*pi*s/p: random shifts would average
+    # a waveform's tones away and leave drift, so a signal at one position gets none.
+    jitter = max(1, min(field.size) // 8) if images.ndim == 4 else 0
+    objective = {} if centre is None else {"position": centre, "jitter": jitter}
     # Images: the sigmoid's midpoint starts the ascent. Signals: (-1, 1) at a fixed loudness.
     ranges = ((0.0, 1.0), (2 * mean - 1.0, 1.0)) if images.ndim == 4 else ((-1.0, 1.0),)
     for value_range in ranges:
