@@ -172,10 +172,11 @@ def _ascent(model, stage, candidates, settings, border, images, field=None, cent
     mean = float(np.mean(images))
     # A shift of s samples turns a tone of period p by 2*pi*s/p: random shifts would average
     # a waveform's tones away and leave drift, so a signal at one position gets none.
-    jitter = max(1, min(field.size) // 8) if images.ndim == 4 else 0
+    is_image = images.ndim == 4
+    jitter = max(1, min(field.size) // 8) if is_image and centre is not None else 0
     objective = {} if centre is None else {"position": centre, "jitter": jitter}
     # Images: the sigmoid's midpoint starts the ascent. Signals: (-1, 1) at a fixed loudness.
-    ranges = ((0.0, 1.0), (2 * mean - 1.0, 1.0)) if images.ndim == 4 else ((-1.0, 1.0),)
+    ranges = ((0.0, 1.0), (2 * mean - 1.0, 1.0)) if is_image else ((-1.0, 1.0),)
     for value_range in ranges:
         pictures, final, start = visualize.filter_images(model, stage, filters=candidates, border=border,
                                                          steps=settings["filter_steps"], value_range=value_range,

@@ -93,9 +93,12 @@ def _fourier_to_wave(params, length, value_range, window=None):
     scale = ops.convert_to_tensor((1.0 / np.sqrt(np.maximum(freqs, 1.0 / length))).astype("float32"))
     wave = ops.irfft((params[0] * scale, params[1] * scale), fft_length=length)
     wave = ops.transpose(wave, (0, 2, 1))  # (B, length, C)
-    seen = wave if window is None else wave[:, window]
-    wave = wave - ops.mean(seen, axis=(1, 2), keepdims=True)
-    rms = ops.sqrt(ops.mean(ops.square(wave if window is None else wave[:, window]), axis=(1, 2), keepdims=True))
+
+    def seen(signal):
+        return signal if window is None else signal[:, window]
+
+    wave = wave - ops.mean(seen(wave), axis=(1, 2), keepdims=True)
+    rms = ops.sqrt(ops.mean(ops.square(seen(wave)), axis=(1, 2), keepdims=True))
     low, high = value_range
     return ops.clip((low + high) / 2 + wave * ((high - low) / 6) / (rms + 1e-12), low, high)
 
@@ -272,8 +275,8 @@ def filter_images(model, layer, filters=None, *, method="regularized", steps=Non
             ``jitter`` samples, but at a fixed loudness in place of the sigmoid: an
             RMS of a sixth of ``value_range`` over the samples the objective sees (the
             unit's receptive field with ``position``), clipped to the range. A peak
-            bound makes the best waveform a square wave. ``"plain"``, as keras-io does it: ``steps``
-            normalized-gradient steps ``x += lr * g / ||g||`` from the middle of
+            bound makes the best waveform a square wave. ``"plain"``, as keras-io does
+            it: ``steps`` normalized-gradient steps ``x += lr * g / ||g||`` from the middle of
             ``value_range`` plus 12.5% uniform noise (defaults: 30 steps, lr 10).
         steps: number of optimization steps.
         lr: step size (plain) or Adam learning rate (regularized).
