@@ -289,3 +289,20 @@ def test_render_settings_key_changes_with_the_recipe_file(tmp_path):
     (folder / "manifest.json").write_text(json.dumps({"key": key, "files": {"a.md": digest}}))
     (folder / "a.md").write_text("half-written")
     assert not render.up_to_date(recipe, folder, False)
+
+
+def test_a_page_that_shows_another_recipes_demo_shows_its_committed_run(monkeypatch):
+    """FCN's score map shows AlexNet's demo: the accuracy it prints is the one AlexNet's page
+    prints (one render trains it once), and FCN's render goes stale when alexnet.py changes."""
+    from cookbook.render import views
+
+    fcn = registry.get("fcn")
+    shown = registry.get(views.DEMOS_SHOWN["score_map"])
+    assert _manifest(fcn)["metrics"]["score_map"]["classifier_accuracy"] == _manifest(shown)["metrics"]["test_accuracy"]
+    key = render.settings_key(fcn, False)
+    assert key["shows"] == {shown.name: shown.source_hash}
+    real = registry.Recipe.source_hash
+    monkeypatch.setattr(registry.Recipe, "source_hash",
+                        property(lambda self: "0" * 16 if self.name == shown.name else real.fget(self)))
+    assert render.settings_key(fcn, False) != key
+    assert "shows" not in render.settings_key(registry.get("xception"), False)

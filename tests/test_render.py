@@ -240,3 +240,20 @@ def test_summary_only_rewrites_the_cost_tables_of_fresh_renders_alone(tmp_path):
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.name not in ("summary.md", "manifest.json")} == before
     assert render.up_to_date(registry.get("alexnet"), folder, quick=False) is not None
     assert (stale / "summary.md").read_text() == (ROOT / "docs/assets/recipes/vgg/summary.md").read_text()
+
+
+def test_a_demo_two_pages_show_is_trained_once_per_process(monkeypatch):
+    """FCN's score map shows AlexNet's demo: one render trains it once, so both pages show
+    the same model and the same accuracy. Other demos are not kept (their data is large)."""
+    from cookbook import train
+    from cookbook.render import views
+
+    calls = []
+    monkeypatch.setattr(train, "train_recipe", lambda name, **kwargs: calls.append(name) or object())
+    monkeypatch.setattr(views, "_shared", {})
+    first = views.trained_demo(views.SCORE_MAP_CLASSIFIER, quick=True)
+    assert views.trained_demo(views.SCORE_MAP_CLASSIFIER, quick=True) is first
+    assert views.trained_demo(views.SCORE_MAP_CLASSIFIER, quick=False) is not first  # other settings
+    views.trained_demo("xception", quick=True)
+    views.trained_demo("xception", quick=True)
+    assert calls == [views.SCORE_MAP_CLASSIFIER, views.SCORE_MAP_CLASSIFIER, "xception", "xception"]

@@ -156,13 +156,20 @@ def refresh_summaries(names=None, docs_dir="docs") -> list:
 
 
 def settings_key(recipe, quick: bool) -> dict:
-    """What a render depends on: the recipe file and the render settings."""
-    return {
+    """What a render depends on: the recipe file and the render settings, and the recipe
+    files of the demos its page shows beside its own (FCN's score map shows AlexNet's)."""
+    from cookbook.render import views
+
+    key = {
         "source_hash": recipe.source_hash,
         "render_version": RENDER_VERSION,
         "quick": quick,
         "settings": SETTINGS[quick],
     }
+    shown = [views.DEMOS_SHOWN[view] for view in task_views(recipe) if view in views.DEMOS_SHOWN]
+    if shown:
+        key["shows"] = {name: registry.get(name).source_hash for name in shown}
+    return key
 
 
 def read_manifest(folder) -> dict | None:
@@ -209,7 +216,9 @@ def _render_recipe(recipe, folder, quick, device_name, bar) -> RenderResult:
     bar.describe(f"{recipe.name}: training")
     on_gpu = device_name.startswith("GPU")
     # On a CPU an XLA compile costs more of the two minutes than it saves.
-    result = train.train_recipe(recipe.name, quick=quick, verbose=0, jit_compile="auto" if on_gpu else False)
+    jit_compile = "auto" if on_gpu else False
+    result = views.trained_demo(recipe.name, quick, jit_compile)
+    keras.utils.set_random_seed(0)  # the figures' draws: the same whether the demo was trained here or reused
     model, test = result.model, result.data.test
     files = [figures.training_curve(result.history, folder / "curve.png")]
     metrics = {key: value for key, value in result.metrics.items()}
@@ -219,7 +228,8 @@ def _render_recipe(recipe, folder, quick, device_name, bar) -> RenderResult:
                        ("diagram", lambda: views.diagram(recipe, folder, model)),
                        ("filters", lambda: views.filters(recipe, folder, model, test.x, settings)),
                        ("task views", lambda: _task_views(recipe, folder, model, test,
-                                                          {**settings, "quick": quick, "trained": result}))):
+                                                          {**settings, "quick": quick, "trained": result,
+                                                           "jit_compile": jit_compile}))):
         bar.describe(f"{recipe.name}: {step}")
         written, facts = view()
         files += written

@@ -525,21 +525,39 @@ def segmentation(recipe, folder, model, test, settings):
         if builder == recipe.demo["builder"]:
             continue
         result = train.train_recipe(recipe.name, builder=builder, quick=settings["quick"], verbose=0,
-                                    jit_compile=False)
+                                    jit_compile=settings["jit_compile"])
         variants.append({"builder": builder, "test_mean_iou": result.metrics["test_mean_iou"],
                          "params": result.metrics["params"], "train_seconds": result.metrics["train_seconds"]})
     return [folder / "segmentation.png"], {"variants": variants, "segmentation_images": n}
 
 
 SCORE_MAP_CLASSIFIER = "alexnet"  # a Flatten-Dense head, and the fastest such demo to train
+DEMOS_SHOWN = {"score_map": SCORE_MAP_CLASSIFIER}  # a view that shows another recipe's demo
+SHARED_DEMOS = tuple(DEMOS_SHOWN.values())
+_shared = {}  # (name, quick, jit_compile, demo) -> TrainResult, for SHARED_DEMOS only
+
+
+def trained_demo(name, quick, jit_compile=False):
+    """Train recipe ``name``'s demo as the render does. A demo in SHARED_DEMOS is trained
+    once per process, so that both pages that show it show the same model (its accuracy
+    printed once, not two runs' slightly different figures) and its time is spent once."""
+    from cookbook import registry, train
+
+    key = (name, quick, jit_compile, repr(registry.get(name).demo))
+    if key in _shared:
+        return _shared[key]
+    result = train.train_recipe(name, quick=quick, verbose=0, jit_compile=jit_compile)
+    if name in SHARED_DEMOS:
+        _shared[key] = result
+    return result
 
 
 def score_map(recipe, folder, model, test, settings):
     """A classifier trained on 64 px canvases, made fully convolutional (cookbook.fcn), over a
     128 px canvas of four held-out canvases: its class scores at every window position."""
-    from cookbook import fcn, train
+    from cookbook import fcn
 
-    classifier = train.train_recipe(SCORE_MAP_CLASSIFIER, quick=settings["quick"], verbose=0, jit_compile=False)
+    classifier = trained_demo(SCORE_MAP_CLASSIFIER, settings["quick"], settings["jit_compile"])
     scores = fcn.fully_convolutional(classifier.model)
     size = test.x.shape[1]
     canvas = np.concatenate([np.concatenate([test.x[0], test.x[1]], axis=1),
