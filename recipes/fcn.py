@@ -221,6 +221,6 @@ DEMO = {
     "builder": "fcn8s",
     "kwargs": {"input_shape": (64, 64, 1), "classes": 1, "width": 0.125, "fc_units": 64, "batch_norm": True,
                "output_activation": "sigmoid"},
-    "epochs": 3,
+    "epochs": 5,  # 3 seeds: mean IoU 0.859-0.860; in 3 epochs 0.765-0.841
     "learning_rate": 1e-2,
 }
