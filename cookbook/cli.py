@@ -155,8 +155,9 @@ def cmd_render(args) -> None:
         print(f"rewrote the cost tables of {len(refreshed)} recipes"
               + (f"; not rendered or stale, left alone: {', '.join(stale)}" if stale else ""))
         return
+    jobs = render.auto_jobs(args.device) if args.jobs is None else args.jobs
     results = render.render(names=names or None, quick=args.quick, device=args.device,
-                            docs_dir=args.docs_dir, force=args.force)
+                            docs_dir=args.docs_dir, force=args.force, jobs=jobs)
     for result in results:
         state = "up to date, skipped (--force renders it again)" if result.skipped else "rendered"
         metric = _render_metric(result.metrics)
@@ -296,6 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where to train and draw (gpu: fail at once when none is visible)")
     render.add_argument("--force", action="store_true", help="render again even when up to date")
     render.add_argument("--docs-dir", default="docs", help="the docs folder to write under (default: docs)")
+    render.add_argument("--jobs", type=_positive(int), metavar="N",
+                        help="recipes rendered at a time on the CPU (default: one per core, at most "
+                             "4; one on a GPU)")
     render.add_argument("--summary-only", action="store_true",
                         help="rewrite only the cost tables of rendered recipes (no training)")
     render.set_defaults(run=cmd_render, keras=True)

@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 
 from cookbook import registry
+from cookbook.render import pages
 
 log = logging.getLogger("mkdocs.plugins.cookbook")
 
@@ -130,7 +131,8 @@ def comparison_table(docs_dir="docs") -> str:
                      f"| {row['train_seconds']:.0f} s{machine} | {row['test_accuracy']:.3f} | {row['pointing_game']:.2f} "
                      f"({row['pointing_game_random']:.2f}) |")
     if mixed:
-        return "\n".join(lines) + (f"\n\nThe renders ran on different machines ({'; '.join(devices)}): "
+        return "\n".join(lines) + (f"\n\nThe renders ran on different machines or beside different numbers of other "
+                                   f"renders ({'; '.join(devices)}): "
                                    "compare train times within one.\n")
     return "\n".join(lines) + f"\n\nTrain times measured on {devices[0] if devices else 'no device yet'}.\n"
 
@@ -220,7 +222,7 @@ def render_times_table(docs_dir="docs") -> str:
         quick = " (quick)" if manifest.get("key", {}).get("quick") else ""
         train = f"{metrics['train_seconds']:.0f} s" if "train_seconds" in metrics else ""
         rows.append(f"| [{recipe.name}](recipes/{recipe.name}.md) | {manifest.get('seconds', 0):.0f} s{quick} | "
-                    f"{train} | {_test_metric(metrics)} | {manifest.get('device', '')} | "
+                    f"{train} | {_test_metric(metrics)} | {pages.where(manifest)} | "
                     f"{manifest.get('backend', '')} |")
         total += float(manifest.get("seconds", 0.0))
         count += 1

@@ -11,7 +11,7 @@ import platform
 import sys
 from pathlib import Path
 
-__all__ = ["cpu_name", "device_scope", "gpu_names", "import_keras_quietly", "prefer_onednn", "quiet_logs",
+__all__ = ["cpu_name", "device_scope", "gpu_names", "import_keras_quietly", "limit_threads", "prefer_onednn", "quiet_logs",
            "skip_grappler", "versions"]
 
 
@@ -23,6 +23,16 @@ def prefer_onednn() -> None:
     before TensorFlow is imported; an explicit TF_ENABLE_ONEDNN_OPTS=0 still wins.
     """
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+
+def limit_threads(threads: int) -> None:
+    """Give TensorFlow (its op and inter-op pools) and OpenMP (PyTorch) ``threads`` threads.
+
+    For a process that shares the CPU with other renders; it must run before the backend
+    is imported. An explicit setting of these variables still wins.
+    """
+    for variable in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+        os.environ.setdefault(variable, str(threads))
 
 
 def quiet_logs(level: str = "2") -> None:

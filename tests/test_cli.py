@@ -66,6 +66,7 @@ def test_summary_with_builder_and_input_shape(capsys):
         (["summary", "xception", "--input-shape", "10,10,3"], 1, "input_shape"),
         (["train", "xception", "--batch-size", "0"], 2, "--batch-size"),
         (["train", "xception", "--learning-rate", "fast"], 2, "--learning-rate"),
+        (["render", "xception", "--jobs", "0"], 2, "--jobs"),
         (["train", "xception", "--output", "model.h5"], 1, "--output"),
         (["copy", "xception", "notes.txt"], 1, "DEST"),
         (["frobnicate"], 2, "invalid choice"),

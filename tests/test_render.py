@@ -175,11 +175,42 @@ def test_device_gpu_without_a_gpu_fails_at_once(rendered):
         ({"docs_dir": 3}, TypeError, "docs_dir"),
         ({"progress": None}, TypeError, "progress"),
         ({"force": 1}, TypeError, "force"),
+        ({"jobs": 0}, ValueError, "jobs"),
+        ({"jobs": "2"}, TypeError, "jobs"),
+        ({"jobs": True}, TypeError, "jobs"),
     ],
 )
 def test_bad_arguments_fail_early_and_name_the_argument(kwargs, error, word):
     with pytest.raises(error, match=word):
         render.render(**kwargs)
+
+
+def test_a_page_that_shows_another_demo_renders_in_its_process():
+    """FCN's score map shows AlexNet's demo: rendered side by side, the two share a process
+    (so the demo trains once); without AlexNet to render, FCN goes alone."""
+    recipes = [registry.get(name) for name in ("alexnet", "audio", "fcn", "vgg")]
+    assert render._groups(recipes) == [["alexnet", "fcn"], ["audio"], ["vgg"]]
+    assert render._groups(recipes[1:]) == [["audio"], ["fcn"], ["vgg"]]
+
+
+@pytest.mark.parametrize(("cores", "jobs"), [(1, 1), (2, 2), (64, render.MAX_AUTO_JOBS)])
+def test_auto_jobs_is_one_per_core_on_the_cpu_and_one_on_a_gpu(monkeypatch, cores, jobs):
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    assert render.auto_jobs("cpu") == jobs
+    assert render.auto_jobs("gpu") == 1
+
+
+@HEAVY
+def test_recipes_rendered_side_by_side_are_complete_and_say_so(tmp_path):
+    names = ["vae", "highway"]
+    results = render.render(names, quick=True, docs_dir=tmp_path, progress=False, jobs=2)
+    assert [r.name for r in results] == names and not any(r.skipped for r in results)
+    for name in names:
+        folder = tmp_path / "assets" / "recipes" / name
+        manifest = render.up_to_date(registry.get(name), folder, quick=True)
+        assert manifest and manifest["side_by_side"] == 2
+        assert "(2 recipes rendered at a time)" in (folder / "footer.md").read_text()
+    assert render.render(names, quick=True, docs_dir=tmp_path, progress=False, jobs=2)[0].skipped
 
 
 def _classifier(head):

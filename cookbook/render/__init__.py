@@ -77,12 +77,14 @@ class RenderResult:
 # --- the render --------------------------------------------------------------------------
 
 
-def render(names=None, quick=False, device="auto", docs_dir="docs", progress=True, force=False) -> list:
+def render(names=None, quick=False, device="auto", docs_dir="docs", progress=True, force=False,
+           jobs=1) -> list:
     """Train and render the demos of ``names`` (default: every recipe); returns one RenderResult each.
 
     Up-to-date recipes (same recipe file hash, same settings, files present) are skipped
     unless ``force``, so a killed render resumes where it stopped. ``device="gpu"`` fails
-    at once when the backend sees no GPU.
+    at once when the backend sees no GPU. ``jobs > 1`` renders that many recipes at a time
+    on the CPU, each in its own process with its share of the cores (:func:`auto_jobs`).
     """
     if names is not None:
         if isinstance(names, str) or not isinstance(names, (list, tuple)):
@@ -96,10 +98,16 @@ def render(names=None, quick=False, device="auto", docs_dir="docs", progress=Tru
         raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
     if not isinstance(docs_dir, (str, os.PathLike)):
         raise TypeError(f"docs_dir must be a path, got {type(docs_dir).__name__}")
+    if isinstance(jobs, bool) or not isinstance(jobs, int):
+        raise TypeError(f"jobs must be an int, got {type(jobs).__name__}")
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
 
     runtime.quiet_logs()
     if device == "gpu":  # before anything is skipped or trained: a wrong flag fails at once
         runtime.device_scope(device)
+    if jobs > 1 and device != "cpu" and _sees_gpu():
+        raise ValueError(f"jobs={jobs} renders on the CPU only: pass device='cpu' or jobs=1")
     recipes = [registry.get(name) for name in names] if names else registry.all_recipes()
     docs_dir = Path(docs_dir)
     results, todo = [], []
@@ -110,21 +118,108 @@ def render(names=None, quick=False, device="auto", docs_dir="docs", progress=Tru
             results.append(_result_from_manifest(recipe, folder, manifest))
         else:
             todo.append(recipe)
+    groups = _groups(todo)
+    if len(groups) > 1 and jobs > 1:
+        results += _render_in_processes(groups, quick, docs_dir, progress, jobs)
+    elif todo:
+        results += _render_here(todo, quick, device, docs_dir, progress)
     if todo:
-        import keras
-
-        scope, device_name = runtime.device_scope(device)
-        bar = _ProgressBar(total=len(todo) * len(_STEPS), enabled=progress)
-        try:
-            with scope:
-                for recipe in todo:
-                    results.append(_render_recipe(recipe, docs_dir / ASSETS / recipe.name, quick, device_name, bar))
-                    keras.backend.clear_session()
-        finally:
-            bar.close()
         _write_comparison(docs_dir)
     order = {recipe.name: i for i, recipe in enumerate(recipes)}
     return sorted(results, key=lambda result: order[result.name])
+
+
+def _render_here(todo, quick, device, docs_dir, progress, side_by_side=1) -> list:
+    """Render ``todo`` one after another in this process."""
+    import keras
+
+    results = []
+    scope, device_name = runtime.device_scope(device)
+    bar = _ProgressBar(total=len(todo) * len(_STEPS), enabled=progress)
+    try:
+        with scope:
+            for recipe in todo:
+                folder = Path(docs_dir) / ASSETS / recipe.name
+                results.append(_render_recipe(recipe, folder, quick, device_name, bar, side_by_side))
+                keras.backend.clear_session()
+    finally:
+        bar.close()
+    return results
+
+
+# --- several recipes at a time ----------------------------------------------------------------
+
+
+MAX_AUTO_JOBS = 4  # each process holds a backend and a demo: a few GB of memory
+
+
+def auto_jobs(device="auto") -> int:
+    """How many recipes to render at a time: one per core (at most MAX_AUTO_JOBS) on the CPU,
+    one on a GPU. A demo's training keeps about one core busy, however many it is given
+    (docs/performance.md), so on a 2-core CPU two renders side by side take half the time."""
+    if device == "gpu" or (device == "auto" and _sees_gpu()):
+        return 1
+    return max(1, min(os.cpu_count() or 1, MAX_AUTO_JOBS))
+
+
+def _sees_gpu() -> bool:
+    import keras
+
+    return bool(runtime.gpu_names(keras.backend.backend()))
+
+
+def _groups(todo) -> list:
+    """The recipes of ``todo`` as lists of names to render in one process: a page that shows
+    another recipe's demo (FCN's score map shows AlexNet's) goes with it, so it trains once."""
+    groups = {}
+    names = {recipe.name for recipe in todo}
+    for recipe in todo:
+        anchor = next((name for name in _shown_demos(recipe) if name in names), recipe.name)
+        groups.setdefault(anchor, []).append(recipe.name)
+    return list(groups.values())
+
+
+def _render_in_processes(groups, quick, docs_dir, progress, jobs) -> list:
+    """Render ``groups`` in ``jobs`` worker processes on the CPU, the longest (by the last
+    render's time, where there was one) first, so that none is left alone at the end."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    def last_seconds(group):
+        return sum(float((read_manifest(Path(docs_dir) / ASSETS / name) or {}).get("seconds", 0)) for name in group)
+
+    groups = sorted(groups, key=last_seconds, reverse=True)
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    bar = _ProgressBar(total=sum(map(len, groups)), enabled=progress, unit="recipe")
+    bar.describe(f"rendering {jobs} recipes at a time")
+    results = []
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_start_worker, initargs=(threads,)) as pool:
+        futures = {pool.submit(_render_group, group, quick, str(docs_dir), jobs): group for group in groups}
+        try:
+            for future in as_completed(futures):
+                results += future.result()
+                bar.describe(f"rendered {', '.join(futures[future])}")
+                bar.advance(len(futures[future]))
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
+        finally:
+            bar.close()
+    return results
+
+
+def _start_worker(threads):
+    """Set up a worker process as the CLI sets up its own, with ``threads`` threads."""
+    runtime.limit_threads(threads)
+    runtime.quiet_logs("3")
+    runtime.prefer_onednn()
+    runtime.import_keras_quietly()
+    runtime.skip_grappler()
+
+
+def _render_group(names, quick, docs_dir, side_by_side) -> list:
+    return _render_here([registry.get(name) for name in names], quick, "cpu", docs_dir, False, side_by_side)
 
 
 def refresh_summaries(names=None, docs_dir="docs") -> list:
@@ -158,18 +253,23 @@ def refresh_summaries(names=None, docs_dir="docs") -> list:
 def settings_key(recipe, quick: bool) -> dict:
     """What a render depends on: the recipe file and the render settings, and the recipe
     files of the demos its page shows beside its own (FCN's score map shows AlexNet's)."""
-    from cookbook.render import views
-
     key = {
         "source_hash": recipe.source_hash,
         "render_version": RENDER_VERSION,
         "quick": quick,
         "settings": SETTINGS[quick],
     }
-    shown = [views.DEMOS_SHOWN[view] for view in task_views(recipe) if view in views.DEMOS_SHOWN]
+    shown = _shown_demos(recipe)
     if shown:
         key["shows"] = {name: registry.get(name).source_hash for name in shown}
     return key
+
+
+def _shown_demos(recipe) -> list:
+    """The other recipes whose demos ``recipe``'s page shows."""
+    from cookbook.render import views
+
+    return [views.DEMOS_SHOWN[view] for view in task_views(recipe) if view in views.DEMOS_SHOWN]
 
 
 def read_manifest(folder) -> dict | None:
@@ -201,7 +301,7 @@ def task_views(recipe) -> list:
     return [name for name in names if name != "evidence" or views.has_patch_logits(recipe)]
 
 
-def _render_recipe(recipe, folder, quick, device_name, bar) -> RenderResult:
+def _render_recipe(recipe, folder, quick, device_name, bar, side_by_side=1) -> RenderResult:
     import keras
 
     from cookbook import train
@@ -256,6 +356,7 @@ def _render_recipe(recipe, folder, quick, device_name, bar) -> RenderResult:
         "seconds": round(time.perf_counter() - started, 1),
         "cpu_seconds": round(time.process_time() - cpu_started, 1),  # all threads; load-independent
         "device": device_name,
+        "side_by_side": side_by_side,  # renders running at once, each with its share of the cores
         "backend": backend,
         "versions": runtime.versions(backend),
         "files": {Path(path).name: _digest(path) for path in files},
@@ -311,6 +412,8 @@ def _digest(path) -> str:
 
 def classifier_rows(docs_dir="docs") -> list:
     """One dict per rendered classifier demo: name, params, MACs, train time, accuracy, pointing game."""
+    from cookbook.render import pages
+
     rows = []
     for recipe in registry.all_recipes():
         manifest = read_manifest(Path(docs_dir) / ASSETS / recipe.name)
@@ -320,7 +423,7 @@ def classifier_rows(docs_dir="docs") -> list:
         rows.append({"name": recipe.name, "title": recipe.title, "params": m["params"], "macs": m["macs"],
                      "train_seconds": m["train_seconds"], "test_accuracy": m["test_accuracy"],
                      "pointing_game": m["pointing_game"], "pointing_game_random": m["pointing_game_random"],
-                     "device": manifest["device"]})
+                     "device": pages.where(manifest)})
     return rows
 
 
@@ -361,14 +464,14 @@ def _write_comparison(docs_dir):
 class _ProgressBar:
     """One bar over all steps of all recipes (tqdm when present, else plain lines)."""
 
-    def __init__(self, total, enabled):
+    def __init__(self, total, enabled, unit="step"):
         self._bar = None
         self._enabled = enabled
         if enabled:
             try:
                 from tqdm.auto import tqdm
 
-                self._bar = tqdm(total=total, unit="step", file=sys.stderr, dynamic_ncols=True)
+                self._bar = tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True)
             except ImportError:
                 pass
 
@@ -382,9 +485,9 @@ class _ProgressBar:
     def shown(self):
         return self._bar is not None
 
-    def advance(self):
+    def advance(self, steps=1):
         if self._bar is not None:
-            self._bar.update(1)
+            self._bar.update(steps)
 
     def close(self):
         if self._bar is not None:

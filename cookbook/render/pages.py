@@ -13,6 +13,12 @@ def _asset(manifest, filename):
     return f"../assets/recipes/{manifest['recipe']}/{filename}"
 
 
+def where(manifest):
+    """The device a render ran on, and how many renders shared it."""
+    side_by_side = manifest.get("side_by_side", 1)
+    return manifest["device"] + (f" ({side_by_side} recipes rendered at a time)" if side_by_side > 1 else "")
+
+
 def _percent(value):
     return f"{100 * value:.1f}%"
 
@@ -34,7 +40,7 @@ def training(manifest):
             if epochs < demo["epochs"] else "")
     lines = [(f"The demo build, `{demo['call']}`, trained for {epochs} epoch{'s' if epochs != 1 else ''} on "
              f"`{demo['dataset']}` ({sizes[0]:,} training, {sizes[1]:,} validation and {sizes[2]:,} test "
-             f"examples) in {m['train_seconds']:.0f} s on {manifest['device']}: batches of "
+             f"examples) in {m['train_seconds']:.0f} s on {where(manifest)}: batches of "
              f"{demo.get('batch_size', 64)}, {OPTIMIZER_NAMES[demo.get('optimizer', 'adamw')]} "
              f"of {demo.get('learning_rate', 1e-3):g}"
              f"{', augmentation: ' + str(demo['augment']) if demo.get('augment') else ''}."
@@ -202,7 +208,7 @@ def diagram(manifest):
 def footer(manifest):
     versions = ", ".join(f"{name} {version}" for name, version in sorted(manifest["versions"].items()))
     mode = " (quick render)" if manifest["key"]["quick"] else ""
-    return (f"---\n\n<small>Rendered{mode} by `cookbook render` on {manifest['device']}, Keras backend "
+    return (f"---\n\n<small>Rendered{mode} by `cookbook render` on {where(manifest)}, Keras backend "
             f"`{manifest['backend']}`, in {manifest['seconds']:.0f} s. Versions: {versions}.</small>\n")
 
 
@@ -244,7 +250,7 @@ def segmentation(manifest):
     return (f"![Held-out canvases, masks and predictions]({_asset(manifest, 'segmentation.png')}){_cols(4)}\n\n"
             f"*Held-out canvases, the digit's mask, and the probability the demo build gives each pixel of "
             f"belonging to it. The fragments of other digits around it are background.*\n\n"
-            f"Each variant trained with the demo's kwargs and settings, on {manifest['device']}; mean IoU "
+            f"Each variant trained with the demo's kwargs and settings, on {where(manifest)}; mean IoU "
             f"(of the digit and the background classes) on {manifest['demo']['sizes'][2]:,} held-out canvases:\n\n"
             f"| variant | mean IoU | parameters | training |\n| --- | --- | --- | --- |\n{table}\n")
 
