@@ -209,22 +209,29 @@ def api_markdown(module_name: str) -> str:
 
 
 def render_times_table(docs_dir="docs") -> str:
-    """A Markdown table of the time each recipe's committed render took, from the manifests."""
-    rows = ["| recipe | render time | of which training | test metric | device | backend |",
-            "| --- | ---: | ---: | --- | --- | --- |"]
+    """A Markdown table of the time each recipe's committed render took, from the manifests.
+    Device and backend get columns only when the renders differ in them; else one line below."""
+    manifests = [(recipe, _manifest(docs_dir, recipe.name)) for recipe in registry.all_recipes()]
+    places = {(pages.where(m), m.get("backend", "")) for _, m in manifests if m}
+    shared = len(places) == 1
+    rows = ["| recipe | render time | of which training | test metric |" + ("" if shared else " device | backend |"),
+            "| --- | ---: | ---: | --- |" + ("" if shared else " --- | --- |")]
+    blank = " | |" if not shared else ""
     total, count = 0.0, 0
-    for recipe in registry.all_recipes():
-        manifest = _manifest(docs_dir, recipe.name)
+    for recipe, manifest in manifests:
         if not manifest:
-            rows.append(f"| [{recipe.name}](recipes/{recipe.name}.md) | not rendered | | | | |")
+            rows.append(f"| [{recipe.name}](recipes/{recipe.name}.md) | not rendered | | |{blank}")
             continue
         metrics = manifest.get("metrics", {})
         quick = " (quick)" if manifest.get("key", {}).get("quick") else ""
         train = f"{metrics['train_seconds']:.0f} s" if "train_seconds" in metrics else ""
+        place = "" if shared else f" {pages.where(manifest)} | {manifest.get('backend', '')} |"
         rows.append(f"| [{recipe.name}](recipes/{recipe.name}.md) | {manifest.get('seconds', 0):.0f} s{quick} | "
-                    f"{train} | {_test_metric(metrics)} | {pages.where(manifest)} | "
-                    f"{manifest.get('backend', '')} |")
+                    f"{train} | {_test_metric(metrics)} |{place}")
         total += float(manifest.get("seconds", 0.0))
         count += 1
-    rows.append(f"| **all {count}** | **{total / 60:.1f} min** | | | | |")
+    rows.append(f"| **all {count}** | **{total / 60:.1f} min** | | |{blank}")
+    if shared:
+        device, backend = places.pop()
+        rows.append(f"\nEvery render ran on {device}, Keras backend `{backend}`.")
     return "\n".join(rows) + "\n"
