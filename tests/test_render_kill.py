@@ -102,11 +102,11 @@ def _check_complete(path: Path):
         assert text.endswith("\n"), f"{path} does not end with a newline: cut off?"
 
 
-def _start(names, docs_dir, log):
+def _start(names, docs_dir, log, jobs=1):
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3",
            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     command = [sys.executable, "-m", "cookbook.render", *names, "--quick", "--device", "cpu",
-               "--docs-dir", str(docs_dir)]
+               "--docs-dir", str(docs_dir), "--jobs", str(jobs)]
     handle = open(log, "w", encoding="utf-8")
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
     process.log_handle = handle
@@ -211,3 +211,54 @@ def test_killed_render_leaves_no_partial_file_and_resumes(tmp_path):
     assert watcher.polls > 10 and watcher.checked > 0
     print(f"render kill test: {watcher.polls} polls, {watcher.checked} file checks, "
           f"temp files seen while running: {len(watcher.temp_seen)}, left by the SIGTERM: {leftovers}")
+
+
+def _children(pid):
+    """The live child processes of ``pid``, from /proc (a zombie counts as gone)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, IndexError, ValueError):
+            continue
+        if int(ppid) == pid and state != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="needs /proc to find the workers")
+@pytest.mark.heavy  # two render processes of two workers each: ~60 s on 2 cores
+def test_a_killed_render_of_two_at_a_time_stops_its_workers_and_resumes(tmp_path):
+    """Rendering two recipes at a time, each in a worker process: a SIGKILL of the command
+    must stop the workers too (none may go on writing), and the rerun finishes both."""
+    docs = tmp_path / "docs"
+    watcher = Watcher(docs)
+    run = _start(NAMES, docs, tmp_path / "run1.log", jobs=2)
+    _watch_until(run, watcher, lambda: len(_children(run.pid)) >= 2 and all(
+        any(not p.name.startswith(".") for p in watcher.files(name)) for name in NAMES),
+        "both workers to start writing")
+    workers = _children(run.pid)
+    _kill(run, watcher, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while any(map(_alive, workers)) and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+    assert not any(map(_alive, workers)), f"workers {workers} outlived the killed render"
+
+    run = _start(NAMES, docs, tmp_path / "run2.log", jobs=2)
+    while run.poll() is None:
+        watcher.poll()
+        time.sleep(POLL_S)
+    run.log_handle.close()
+    output = _log(run)
+    assert run.returncode == 0, output
+    watcher.poll(running=False)
+    for name in NAMES:
+        assert render.up_to_date(registry.get(name), watcher.folder(name), True), f"{name} is not complete"
+    assert not watcher.temp_files(), f"temp files left after the rerun: {watcher.temp_files()}"

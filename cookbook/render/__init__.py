@@ -196,7 +196,7 @@ def _render_in_processes(groups, quick, docs_dir, progress, jobs) -> list:
     bar.describe(f"rendering {workers} recipes at a time")
     results = []
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_start_worker, initargs=(threads,)) as pool:
+                             initializer=_start_worker, initargs=(threads, os.getpid())) as pool:
         futures = {pool.submit(_render_group, group, quick, str(docs_dir), workers): group for group in groups}
         try:
             for future in as_completed(futures):
@@ -211,13 +211,24 @@ def _render_in_processes(groups, quick, docs_dir, progress, jobs) -> list:
     return results
 
 
-def _start_worker(threads):
+def _start_worker(threads, parent):
     """Set up a worker process as the CLI sets up its own, with ``threads`` threads."""
+    import threading
+
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
     runtime.limit_threads(threads)
     runtime.quiet_logs("3")
     runtime.prefer_onednn()
     runtime.import_keras_quietly()
     runtime.skip_grappler()
+
+
+def _exit_with(parent):
+    """Stop this worker as soon as process ``parent`` is gone: a killed render must not go on
+    writing behind the user's back (what it leaves, the next render finds stale and redoes)."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _render_group(names, quick, docs_dir, side_by_side) -> list:
