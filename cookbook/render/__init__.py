@@ -21,7 +21,7 @@ task.md            the task's views (cookbook.tasks): Grad-CAM at two depths wit
 footer.md          device, backend, time taken, library versions
 manifest.json      every number the snippets show, and what was rendered, keyed by the
                    recipe file's hash and the settings; written last, so a killed render
-                   redoes that recipe and no other
+                   redoes the recipes it was rendering and no other
 =================  ===================================================================
 
 The snippets are made from the manifest alone (``cookbook.render.pages``). Every file
