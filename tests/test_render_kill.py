@@ -146,6 +146,18 @@ def _kill(process, watcher, sig):
     process.log_handle.close()
 
 
+def _run_to_the_end(process, watcher):
+    """Poll the files until the render exits; it must succeed. Returns its log."""
+    while process.poll() is None:
+        watcher.poll()
+        time.sleep(POLL_S)
+    process.log_handle.close()
+    output = _log(process)
+    assert process.returncode == 0, output
+    watcher.poll(running=False)
+    return output
+
+
 def _modified_since(watcher, name, since):
     return any(p.stat().st_mtime_ns > since for p in watcher.files(name) if not p.name.startswith("."))
 
@@ -189,14 +201,7 @@ def test_killed_render_leaves_no_partial_file_and_resumes(tmp_path):
     planted.write_text("The demo build trained for", encoding="utf-8")
 
     # 3. The last run finishes: only the second recipe is redone.
-    run = _start(NAMES, docs, tmp_path / "run3.log")
-    while run.poll() is None:
-        watcher.poll()
-        time.sleep(POLL_S)
-    run.log_handle.close()
-    output = _log(run)
-    assert run.returncode == 0, output
-    watcher.poll(running=False)
+    output = _run_to_the_end(_start(NAMES, docs, tmp_path / "run3.log"), watcher)
     assert _snapshot(watcher, first) == done_first, f"the last run redid {first}, which was complete"
     assert f"{first}: up to date" in output, output
     assert f"{second}: rendered" in output, output
@@ -251,14 +256,7 @@ def test_a_killed_render_of_two_at_a_time_stops_its_workers_and_resumes(tmp_path
         time.sleep(POLL_S)
     assert not any(map(_alive, workers)), f"workers {workers} outlived the killed render"
 
-    run = _start(NAMES, docs, tmp_path / "run2.log", jobs=2)
-    while run.poll() is None:
-        watcher.poll()
-        time.sleep(POLL_S)
-    run.log_handle.close()
-    output = _log(run)
-    assert run.returncode == 0, output
-    watcher.poll(running=False)
+    _run_to_the_end(_start(NAMES, docs, tmp_path / "run2.log", jobs=2), watcher)
     for name in NAMES:
         assert render.up_to_date(registry.get(name), watcher.folder(name), True), f"{name} is not complete"
     assert not watcher.temp_files(), f"temp files left after the rerun: {watcher.temp_files()}"
